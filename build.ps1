@@ -1,0 +1,152 @@
+#requires -Version 7.4
+<#
+.SYNOPSIS
+    Builds, tests, demonstrates and packages ItkPs.
+.DESCRIPTION
+    Build    compiles the solution and stages an importable module folder at out/ItkPs
+             (psd1, dlls, native libMono.Unix.so, format and help files).
+    Test     Build, then every xunit project and every Pester test (Pester in a child pwsh);
+             ends with one line "N passed, N failed" and exits non-zero on any failure.
+    Demo     provisions the example customers into a temporary config root and shows them.
+    Package  writes out/ItkPs.<version>.nupkg of the staged module.
+.EXAMPLE
+    dotnet tool restore; dotnet pwsh ./build.ps1 -Task Test
+#>
+[CmdletBinding()]
+param(
+    [ValidateSet('Build', 'Test', 'Demo', 'Package')]
+    [string] $Task = 'Build',
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release'
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 3.0
+$Root = $PSScriptRoot
+$Out = Join-Path $Root 'out'
+$ModuleOut = Join-Path $Out 'ItkPs'
+$PesterVersion = '5.7.1'
+
+function Get-ItkVersion {
+    ([xml](Get-Content -Raw (Join-Path $Root 'Directory.Build.props'))).Project.PropertyGroup.VersionPrefix | Where-Object { $_ } | Select-Object -First 1
+}
+
+function Invoke-Native([string] $Program, [string[]] $Arguments) {
+    & $Program @Arguments
+    if ($LASTEXITCODE -ne 0) { throw "$Program $($Arguments -join ' ') failed with exit code $LASTEXITCODE" }
+}
+
+function Invoke-Build {
+    Invoke-Native dotnet @('build', (Join-Path $Root 'ItkPs.sln'), '-c', $Configuration, '-nologo', '-v', 'q', '-clp:NoSummary')
+    $bin = Join-Path $Root "src/ItkPs/bin/$Configuration/net10.0"
+    if (Test-Path $ModuleOut) { Remove-Item -Recurse -Force $ModuleOut }
+    New-Item -ItemType Directory -Force (Join-Path $ModuleOut 'en-US') | Out-Null
+    Copy-Item (Join-Path $bin 'ItkPs.dll'), (Join-Path $bin 'ItkPs.Core.dll'), (Join-Path $bin 'Mono.Unix.dll') $ModuleOut
+    # Mono.Unix P/Invokes libMono.Unix; .NET looks for it beside the calling assembly.
+    Copy-Item (Join-Path $bin 'runtimes/linux-x64/native/libMono.Unix.so') $ModuleOut
+    Copy-Item (Join-Path $Root 'module/ItkPs.Format.ps1xml') $ModuleOut
+    Copy-Item (Join-Path $Root 'module/en-US/ItkPs.dll-Help.xml') (Join-Path $ModuleOut 'en-US')
+    $manifest = Get-Content -Raw (Join-Path $Root 'module/ItkPs.psd1')
+    $manifest = $manifest -replace "ModuleVersion\s*=\s*'0\.0\.0'", "ModuleVersion        = '$(Get-ItkVersion)'"
+    Set-Content -Path (Join-Path $ModuleOut 'ItkPs.psd1') -Value $manifest -NoNewline
+    Write-Host "Module staged at $ModuleOut (version $(Get-ItkVersion))"
+}
+
+function Get-Pester {
+    $path = Join-Path $Out "tools/pester/$PesterVersion/tools/Pester.psd1"
+    if (-not (Test-Path $path)) {
+        # Pester from NuGet (not PSGallery): the package carries the module under tools/.
+        Invoke-Native dotnet @('package', 'download', "Pester@$PesterVersion", '-o', (Join-Path $Out 'tools'))
+    }
+    $path
+}
+
+function Invoke-Test {
+    Invoke-Build
+    $results = Join-Path $Out 'test-results'
+    if (Test-Path $results) { Remove-Item -Recurse -Force $results }
+    New-Item -ItemType Directory -Force $results | Out-Null
+    $passed = 0; $failed = 0
+
+    foreach ($project in Get-ChildItem (Join-Path $Root 'tests') -Recurse -Filter '*.Tests.csproj') {
+        $trx = "$($project.BaseName).trx"
+        & dotnet test $project.FullName -c $Configuration --no-build -nologo --logger "trx;LogFileName=$trx" --logger 'console;verbosity=normal' --results-directory $results
+        $file = Join-Path $results $trx
+        if (-not (Test-Path $file)) { Write-Host "$($project.BaseName): no result file"; $failed++; continue }
+        $counters = ([xml](Get-Content -Raw $file)).TestRun.ResultSummary.Counters
+        $passed += [int]$counters.passed
+        $failed += [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted
+    }
+
+    $pester = Get-Pester
+    $pesterResult = Join-Path $results 'pester.json'
+    $env:ITKPS_MODULE_PATH = Join-Path $ModuleOut 'ItkPs.psd1'
+    & (Join-Path $PSHOME 'pwsh') -NoProfile -NonInteractive -File (Join-Path $Root 'tests/pester/Invoke-PesterSuite.ps1') `
+        -PesterPath $pester -TestPath (Join-Path $Root 'tests/pester') -ResultPath $pesterResult
+    if (Test-Path $pesterResult) {
+        $p = Get-Content -Raw $pesterResult | ConvertFrom-Json
+        $passed += $p.Passed; $failed += $p.Failed
+    } else { Write-Host 'Pester: no result file'; $failed++ }
+
+    Write-Host "$passed passed, $failed failed"
+    if ($failed -gt 0 -or $passed -eq 0) { exit 1 }
+}
+
+function Invoke-Demo {
+    Invoke-Build
+    Import-Module (Join-Path $ModuleOut 'ItkPs.psd1') -Force
+    $demoRoot = Join-Path ([IO.Path]::GetTempPath()) "itkps-demo-$PID"
+    try {
+        & (Join-Path $Root 'examples/provision-shared-host.ps1') -ConfigRoot $demoRoot -WebRoot (Join-Path $demoRoot 'www') -Customers (Import-Csv (Join-Path $Root 'examples/customers.csv'))
+        Write-Host "`nVhosts in $demoRoot :"
+        Get-ItkVhost -ConfigRoot $demoRoot | Format-Table | Out-Host
+        Write-Host 'Test-ItkConfig:'
+        Test-ItkConfig -ConfigRoot $demoRoot | Format-Table | Out-Host
+        Write-Host 'Isolation audit (Test-ItkVhost), empty means clean:'
+        Test-ItkVhost -ConfigRoot $demoRoot | Format-Table | Out-Host
+        Write-Host "The vhost files:"
+        Get-ChildItem (Join-Path $demoRoot 'vhosts.d') -Filter *.conf | ForEach-Object { Write-Host "--- $($_.FullName)"; Get-Content $_ | Out-Host }
+    } finally {
+        & (Join-Path $Root 'examples/provision-shared-host.ps1') -ConfigRoot $demoRoot -WebRoot (Join-Path $demoRoot 'www') -Customers (Import-Csv (Join-Path $Root 'examples/customers.csv')) -Remove | Out-Null
+        Remove-Item -Recurse -Force $demoRoot -ErrorAction SilentlyContinue
+    }
+}
+
+function Invoke-Package {
+    Invoke-Build
+    $version = Get-ItkVersion
+    $nupkg = Join-Path $Out "ItkPs.$version.nupkg"
+    $staging = Join-Path $Out 'package'
+    if (Test-Path $staging) { Remove-Item -Recurse -Force $staging }
+    Copy-Item -Recurse $ModuleOut $staging
+    # A PowerShell module package as PSResourceGet publishes one: the module files at the
+    # root with a nuspec beside them.
+    @"
+<?xml version="1.0" encoding="utf-8"?>
+<package xmlns="http://schemas.microsoft.com/packaging/2011/08/nuspec.xsd">
+  <metadata>
+    <id>ItkPs</id>
+    <version>$version</version>
+    <authors>ItkPs contributors</authors>
+    <description>Per-user isolation for Linux shared hosting: Apache + mpm-itk and itkd, scripted from PowerShell.</description>
+    <license type="expression">MIT</license>
+    <tags>PSModule PSCmdlet_New-ItkVhost PSCmdlet_Get-ItkVhost Apache mpm-itk</tags>
+  </metadata>
+</package>
+"@ | Set-Content (Join-Path $staging 'ItkPs.nuspec')
+    @'
+<?xml version="1.0" encoding="utf-8"?>
+<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="nuspec" ContentType="application/octet" /><Default Extension="dll" ContentType="application/octet" /><Default Extension="so" ContentType="application/octet" /><Default Extension="psd1" ContentType="application/octet" /><Default Extension="ps1xml" ContentType="application/octet" /><Default Extension="xml" ContentType="application/octet" /></Types>
+'@ | Set-Content (Join-Path $staging '[Content_Types].xml') -NoNewline
+    if (Test-Path $nupkg) { Remove-Item $nupkg }
+    [IO.Compression.ZipFile]::CreateFromDirectory($staging, $nupkg)
+    Remove-Item -Recurse -Force $staging
+    Write-Host "Wrote $nupkg"
+}
+
+switch ($Task) {
+    'Build' { Invoke-Build }
+    'Test' { Invoke-Test }
+    'Demo' { Invoke-Demo }
+    'Package' { Invoke-Package }
+}

@@ -1,0 +1,341 @@
+namespace ItkPs.Core.Config;
+
+/// <summary>
+/// Reads an Apache-syntax configuration into a <see cref="ServerConfig"/>: follows
+/// Include/IncludeOptional (with wildcards), evaluates &lt;IfModule&gt;, and reports every
+/// problem with file and line. Unknown directives are warnings, never silently dropped.
+/// </summary>
+public sealed class ConfigReader
+{
+    /// <summary>
+    /// Modules &lt;IfModule&gt; treats as loaded: what itkd implements, by module identifier and
+    /// by source file name (Apache accepts both). LoadModule lines add to the set.
+    /// </summary>
+    public static readonly IReadOnlyList<string> BuiltInModules =
+    [
+        "mpm_itk_module", "mpm_itk.c", "itk.c",
+        "core_module", "core.c", "http_module", "http_core.c", "so_module", "mod_so.c",
+        "dir_module", "mod_dir.c", "mime_module", "mod_mime.c", "alias_module", "mod_alias.c",
+        "log_config_module", "mod_log_config.c", "authz_core_module", "mod_authz_core.c",
+    ];
+
+    private static readonly HashSet<string> ServerOnly = new(StringComparer.OrdinalIgnoreCase)
+    { "Listen", "User", "Group", "ServerRoot", "LoadModule", "LimitUIDRange", "LimitGIDRange" };
+
+    /// <summary>Directives read in a vhost or &lt;Directory&gt; and kept for the server to apply.</summary>
+    private static readonly HashSet<string> Recorded = new(StringComparer.OrdinalIgnoreCase)
+    { "Options", "AllowOverride", "Require", "ScriptAlias", "AddHandler", "AuthType", "AuthName", "AuthUserFile" };
+
+    private readonly HashSet<string> _modules;
+    private readonly Stack<string> _including = new();
+    private ServerConfig _config = null!;
+    private string _baseDir = "/";
+
+    public ConfigReader(IEnumerable<string>? loadedModules = null)
+    {
+        _modules = new HashSet<string>(loadedModules ?? BuiltInModules, StringComparer.OrdinalIgnoreCase);
+    }
+
+    /// <summary>Reads a main configuration file and everything it includes.</summary>
+    public ServerConfig Read(string mainFile)
+    {
+        mainFile = Path.GetFullPath(mainFile);
+        _config = new ServerConfig { MainFile = mainFile };
+        _baseDir = Path.GetDirectoryName(mainFile)!;
+        if (!File.Exists(mainFile))
+        {
+            _config.Diagnostics.Add(ConfigDiagnostic.Error(mainFile, 0, $"Configuration file '{mainFile}' does not exist."));
+            return _config;
+        }
+        ReadFile(mainFile, Scope.Server);
+        foreach (var vh in _config.VirtualHosts)
+        {
+            vh.User = vh.AssignedUser ?? _config.User;
+            vh.Group = vh.AssignedGroup ?? _config.Group;
+            if (vh.DirectoryIndex.Count == 0) vh.DirectoryIndex = _config.DirectoryIndex;
+        }
+        return _config;
+    }
+
+    /// <summary>Reads vhost files alone (no main file), e.g. every file of a vhosts folder.</summary>
+    public ServerConfig ReadFiles(string mainName, IEnumerable<string> files)
+    {
+        _config = new ServerConfig { MainFile = mainName };
+        foreach (var f in files) { _baseDir = Path.GetDirectoryName(Path.GetFullPath(f))!; ReadFile(Path.GetFullPath(f), Scope.Server); }
+        foreach (var vh in _config.VirtualHosts)
+        {
+            vh.User = vh.AssignedUser; vh.Group = vh.AssignedGroup;
+            if (vh.DirectoryIndex.Count == 0) vh.DirectoryIndex = _config.DirectoryIndex;
+        }
+        return _config;
+    }
+
+    private sealed record Scope(VirtualHost? Vhost, DirectoryBlock? Directory)
+    {
+        public static readonly Scope Server = new(null, null);
+        public string Name => Directory is not null ? "<Directory>" : Vhost is not null ? "<VirtualHost>" : "server config";
+    }
+
+    private void ReadFile(string path, Scope scope)
+    {
+        if (_including.Contains(path))
+        {
+            Add(DiagnosticSeverity.Error, path, 0, $"'{path}' includes itself (through {string.Join(" -> ", _including.Reverse())}).");
+            return;
+        }
+        ConfigDocument doc;
+        try { doc = ConfigDocument.Load(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Add(DiagnosticSeverity.Error, path, 0, $"Cannot read '{path}': {e.Message}");
+            return;
+        }
+        _config.Files.Add(path);
+        _config.Diagnostics.AddRange(doc.Errors);
+        _including.Push(path);
+        Walk(doc.Roots, scope);
+        _including.Pop();
+    }
+
+    private void Add(DiagnosticSeverity s, string file, int line, string message) =>
+        _config.Diagnostics.Add(new ConfigDiagnostic(s, file, line, message));
+
+    private void Walk(IEnumerable<ConfigNode> nodes, Scope scope)
+    {
+        foreach (var n in nodes) Apply(n, scope);
+    }
+
+    private void Apply(ConfigNode n, Scope scope)
+    {
+        void Error(string m) => Add(DiagnosticSeverity.Error, n.File, n.Line, m);
+        void Warn(string m) => Add(DiagnosticSeverity.Warning, n.File, n.Line, m);
+        bool Count(int min, int max, string what)
+        {
+            if (n.Args.Count >= min && n.Args.Count <= max) return true;
+            Error($"{n.Name} takes {what}; found {n.Args.Count} argument(s).");
+            return false;
+        }
+        var record = new DirectiveRecord(n.Name, n.Args, n.File, n.Line);
+        var vh = scope.Vhost;
+
+        if (ServerOnly.Contains(n.Name) && scope != Scope.Server)
+        {
+            Error($"{n.Name} is not allowed in {scope.Name}; move it to the main server configuration.");
+            return;
+        }
+
+        switch (n.Name.ToLowerInvariant())
+        {
+            case "ifmodule":
+                if (!Count(1, 1, "one module name")) return;
+                string module = n.Args[0];
+                bool negate = module.StartsWith('!');
+                if (negate) module = module[1..];
+                if (_modules.Contains(module) != negate) Walk(n.Children, scope);
+                return;
+
+            case "include":
+            case "includeoptional":
+                if (!Count(1, 1, "one path or wildcard")) return;
+                Include(n, scope, optional: n.Is("IncludeOptional"));
+                return;
+
+            case "virtualhost":
+                if (vh is not null) { Error("<VirtualHost> cannot be nested in another <VirtualHost>."); return; }
+                if (!Count(1, int.MaxValue, "one or more addresses")) return;
+                var addresses = new List<HostAddress>();
+                foreach (var a in n.Args)
+                {
+                    if (HostAddress.TryParse(a, false, out var addr, out var err)) addresses.Add(addr!);
+                    else Error($"<VirtualHost> address {err}");
+                }
+                var newVh = new VirtualHost { Addresses = addresses, File = n.File, Line = n.Line };
+                _config.VirtualHosts.Add(newVh);
+                Walk(n.Children, new Scope(newVh, null));
+                return;
+
+            case "directory":
+                if (scope.Directory is not null) { Error("<Directory> cannot be nested in another <Directory>."); return; }
+                if (!Count(1, 1, "one path")) return;
+                var dir = new DirectoryBlock { Path = n.Args[0], File = n.File, Line = n.Line };
+                (vh?.Directories ?? _config.Directories).Add(dir);
+                Walk(n.Children, new Scope(vh, dir));
+                return;
+
+            case "listen":
+                if (!Count(1, 2, "an [address:]port and an optional protocol")) return;
+                if (HostAddress.TryParse(n.Args[0], true, out var listen, out var lerr))
+                {
+                    if (listen!.Port is null) Error($"Listen {n.Args[0]} has no port.");
+                    else _config.Listens.Add((listen, n.File, n.Line));
+                }
+                else Error($"Listen {lerr}");
+                return;
+
+            case "user":
+                if (!Count(1, 1, "one user name")) return;
+                _config.User = n.Args[0]; _config.UserDirective = record;
+                return;
+            case "group":
+                if (!Count(1, 1, "one group name")) return;
+                _config.Group = n.Args[0]; _config.GroupDirective = record;
+                return;
+            case "serverroot":
+                if (!Count(1, 1, "one directory")) return;
+                _config.ServerRoot = n.Args[0]; _baseDir = n.Args[0];
+                return;
+            case "loadmodule":
+                if (!Count(2, 2, "a module identifier and a file")) return;
+                _modules.Add(n.Args[0]);
+                _modules.Add(Path.GetFileNameWithoutExtension(n.Args[1]) + ".c");
+                return;
+            case "limituidrange":
+            case "limitgidrange":
+                if (!Count(2, 2, "a minimum and a maximum id")) return;
+                if (!long.TryParse(n.Args[0], out long min) || !long.TryParse(n.Args[1], out long max) || min < 0 || max < min)
+                {
+                    Error($"{n.Name} needs two ids, minimum then maximum (e.g. {n.Name} 1000 59999).");
+                    return;
+                }
+                if (n.Is("LimitUIDRange")) { _config.UidRange = (min, max); _config.UidRangeDirective = record; }
+                else { _config.GidRange = (min, max); _config.GidRangeDirective = record; }
+                return;
+
+            case "servername":
+                if (!Count(1, 1, "one host name")) return;
+                string name = StripSchemeAndPort(n.Args[0]);
+                if (vh is not null) vh.Name = name; else _config.ServerName = name;
+                return;
+            case "serveralias":
+                if (vh is null) { Error("ServerAlias is only allowed in <VirtualHost>."); return; }
+                if (!Count(1, int.MaxValue, "one or more host names")) return;
+                vh.Aliases.AddRange(n.Args);
+                return;
+            case "documentroot":
+                if (!Count(1, 1, "one directory")) return;
+                if (scope.Directory is not null) { Error("DocumentRoot is not allowed in <Directory>."); return; }
+                if (vh is not null) vh.DocumentRoot = n.Args[0]; else _config.DocumentRoot = n.Args[0];
+                return;
+            case "directoryindex":
+                if (!Count(1, int.MaxValue, "one or more file names")) return;
+                if (scope.Directory is not null) scope.Directory.Directives.Add(record);
+                else if (vh is not null) vh.DirectoryIndex = n.Args.ToList();
+                else _config.DirectoryIndex = n.Args.ToList();
+                return;
+            case "errorlog":
+                if (!Count(1, 1, "one file")) return;
+                if (vh is not null) vh.ErrorLog = n.Args[0]; else _config.ErrorLog = n.Args[0];
+                return;
+            case "customlog":
+                if (vh is null) { Warn("CustomLog outside <VirtualHost> is ignored by itkd; give each vhost its own."); return; }
+                if (!Count(1, 3, "a file and a format")) return;
+                vh.CustomLog = n.Args[0];
+                vh.CustomLogFormat = n.Args.Count > 1 ? n.Args[1] : "combined";
+                return;
+
+            case "assignuserid":
+                if (!Count(2, 2, "two arguments, a user and a group")) return;
+                if (vh is null || scope.Directory is not null) { Error("AssignUserID belongs in <VirtualHost> (the server itself runs as User/Group)."); return; }
+                vh.AssignedUser = n.Args[0]; vh.AssignedGroup = n.Args[1];
+                return;
+            case "assignuseridexpr":
+                if (!Count(1, 1, "one expression")) return;
+                if (vh is null) { Error("AssignUserIDExpr belongs in <VirtualHost>."); return; }
+                vh.AssignUserIdExpr = n.Args[0];
+                Warn("AssignUserIDExpr is evaluated per request by Apache; itkd only uses AssignUserID.");
+                return;
+            case "maxclientsvhost":
+                if (!Count(1, 1, "one number")) return;
+                if (vh is null) { Error("MaxClientsVHost belongs in <VirtualHost>."); return; }
+                if (!int.TryParse(n.Args[0], out int mc)) { Error($"MaxClientsVHost '{n.Args[0]}' is not a number."); return; }
+                vh.MaxClients = mc;
+                return;
+            case "nicevalue":
+                if (!Count(1, 1, "one number from -20 to 19")) return;
+                if (vh is null) { Error("NiceValue belongs in <VirtualHost>."); return; }
+                if (!int.TryParse(n.Args[0], out int nice)) { Error($"NiceValue '{n.Args[0]}' is not a number."); return; }
+                vh.Nice = nice;
+                return;
+        }
+
+        if (Recorded.Contains(n.Name) && !n.IsSection)
+        {
+            if (n.Is("AllowOverride") && !(n.Args.Count == 1 && n.Args[0].Equals("None", StringComparison.OrdinalIgnoreCase)))
+                Warn($"AllowOverride {string.Join(' ', n.Args)}: itkd never reads .htaccess files; only 'AllowOverride None' has the same effect under both servers.");
+            if (scope.Directory is not null) scope.Directory.Directives.Add(record);
+            else if (vh is not null) vh.Directives.Add(record);
+            else Warn($"{n.Name} in the server config is ignored by itkd; put it in a <VirtualHost> or <Directory>.");
+            return;
+        }
+
+        if (n.Name.StartsWith("SSL", StringComparison.OrdinalIgnoreCase))
+            Warn($"{n.Name}: TLS is not supported by itkd yet; the directive is ignored.");
+        else if (n.IsSection)
+            Warn($"Unknown section <{n.Name}>: ignored together with its {n.Children.Count} directive(s).");
+        else
+            Warn($"Unknown directive '{n.Name}': ignored.");
+    }
+
+    private void Include(ConfigNode n, Scope scope, bool optional)
+    {
+        string pattern = n.Args[0];
+        if (!Path.IsPathRooted(pattern)) pattern = Path.Combine(_baseDir, pattern);
+        var files = Glob.Expand(pattern);
+        bool wildcard = Glob.HasWildcard(pattern);
+        if (files.Count == 0)
+        {
+            if (optional) return;
+            Add(DiagnosticSeverity.Error, n.File, n.Line, wildcard
+                ? $"Include '{n.Args[0]}' matches no file (use IncludeOptional if that is expected)."
+                : $"Include '{n.Args[0]}': file not found ('{pattern}').");
+            return;
+        }
+        foreach (var f in files) ReadFile(f, scope);
+    }
+
+    /// <summary>"http://www.example.com:8080" → "www.example.com", as Apache reads ServerName.</summary>
+    public static string StripSchemeAndPort(string serverName)
+    {
+        string s = serverName;
+        int scheme = s.IndexOf("://", StringComparison.Ordinal);
+        if (scheme >= 0) s = s[(scheme + 3)..];
+        return VhostSelector.NormalizeHost(s);
+    }
+}
+
+/// <summary>
+/// Wildcard expansion for Include paths (Apache sorts the matches). Hand-written because
+/// Microsoft.Extensions.FileSystemGlobbing does not follow Apache's rules for directories
+/// given without a wildcard (they include every file inside).
+/// </summary>
+public static class Glob
+{
+    public static bool HasWildcard(string path) => path.IndexOfAny(['*', '?']) >= 0;
+
+    public static List<string> Expand(string pattern)
+    {
+        if (!HasWildcard(pattern))
+        {
+            if (Directory.Exists(pattern))
+                return Directory.EnumerateFiles(pattern, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
+            return File.Exists(pattern) ? [pattern] : [];
+        }
+        var parts = pattern.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        var current = new List<string> { "/" };
+        for (int i = 0; i < parts.Length; i++)
+        {
+            bool last = i == parts.Length - 1;
+            var next = new List<string>();
+            foreach (var dir in current)
+            {
+                if (!HasWildcard(parts[i])) { next.Add(Path.Combine(dir, parts[i])); continue; }
+                if (!Directory.Exists(dir)) continue;
+                var entries = last ? Directory.EnumerateFiles(dir, parts[i]) : Directory.EnumerateDirectories(dir, parts[i]);
+                // Apache skips dot files when expanding a wildcard; so do we.
+                next.AddRange(entries.Where(e => !Path.GetFileName(e).StartsWith('.')).Order(StringComparer.Ordinal));
+            }
+            current = next;
+        }
+        return current.Where(File.Exists).ToList();
+    }
+}

@@ -1,0 +1,136 @@
+using System.Net;
+
+namespace ItkPs.Core.Config;
+
+/// <summary>
+/// An address of a &lt;VirtualHost&gt; or a Listen line. <see cref="Host"/> is "*" for any address
+/// (Apache's "*" and "_default_"); <see cref="Port"/> is null for any port.
+/// </summary>
+public sealed record HostAddress(string Host, int? Port)
+{
+    public bool AnyHost => Host == "*";
+    public IPAddress? Ip => AnyHost ? null : IPAddress.TryParse(Host, out var ip) ? ip : null;
+
+    /// <summary>Parses "*:80", "_default_:443", "127.0.0.1:8080", "[::1]:80", "10.0.0.1", "80" (Listen form).</summary>
+    public static bool TryParse(string text, bool portOnlyAllowed, out HostAddress? address, out string? error)
+    {
+        address = null; error = null;
+        string host; string? port = null;
+        if (text.StartsWith('['))
+        {
+            int close = text.IndexOf(']');
+            if (close < 0) { error = $"'{text}' has '[' without ']'."; return false; }
+            host = text[1..close];
+            if (close + 1 < text.Length)
+            {
+                if (text[close + 1] != ':') { error = $"'{text}' has text after ']' that is not ':port'."; return false; }
+                port = text[(close + 2)..];
+            }
+        }
+        else
+        {
+            int colon = text.LastIndexOf(':');
+            if (colon >= 0 && text.IndexOf(':') == colon) { host = text[..colon]; port = text[(colon + 1)..]; }
+            else host = text; // no colon, or an unbracketed IPv6 literal
+        }
+        if (portOnlyAllowed && port is null && host.All(char.IsAsciiDigit)) { port = host; host = "*"; }
+        if (host is "_default_" or "*" or "") host = "*";
+        else if (IPAddress.TryParse(host, out var ip)) host = ip.ToString();
+        else if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)) host = "127.0.0.1";
+        else { error = $"'{text}': '{host}' is not an IP address, '*' or '_default_' (give the address, as Apache advises)."; return false; }
+
+        int? p = null;
+        if (port is not null && port != "*")
+        {
+            if (!int.TryParse(port, out int n) || n < 1 || n > 65535) { error = $"'{text}': '{port}' is not a port number (1-65535)."; return false; }
+            p = n;
+        }
+        address = new HostAddress(host, p);
+        return true;
+    }
+
+    public override string ToString()
+    {
+        string h = Host.Contains(':') ? $"[{Host}]" : Host;
+        return Port is int p ? $"{h}:{p}" : h;
+    }
+}
+
+/// <summary>A directive kept as written, with where it was written.</summary>
+public sealed record DirectiveRecord(string Name, IReadOnlyList<string> Args, string File, int Line);
+
+/// <summary>A &lt;Directory&gt; block.</summary>
+public sealed class DirectoryBlock
+{
+    public required string Path { get; init; }
+    public required string File { get; init; }
+    public int Line { get; init; }
+    public List<DirectiveRecord> Directives { get; } = new();
+}
+
+/// <summary>
+/// One &lt;VirtualHost&gt; as read from the configuration. <see cref="User"/> and
+/// <see cref="Group"/> are what its requests run as: AssignUserID, falling back to the
+/// server's User/Group as mpm-itk does.
+/// </summary>
+public sealed class VirtualHost
+{
+    public required IReadOnlyList<HostAddress> Addresses { get; init; }
+    public required string File { get; init; }
+    public int Line { get; init; }
+
+    /// <summary>The ServerName, without scheme or port; empty when the vhost has none.</summary>
+    public string Name { get; set; } = "";
+    public List<string> Aliases { get; } = new();
+    public string? DocumentRoot { get; set; }
+    public string? AssignedUser { get; set; }
+    public string? AssignedGroup { get; set; }
+    public string? AssignUserIdExpr { get; set; }
+    public int? MaxClients { get; set; }
+    public int? Nice { get; set; }
+    public List<string> DirectoryIndex { get; set; } = new();
+    public string? ErrorLog { get; set; }
+    public string? CustomLog { get; set; }
+    public string? CustomLogFormat { get; set; }
+    public List<DirectoryBlock> Directories { get; } = new();
+    public List<DirectiveRecord> Directives { get; } = new();
+
+    /// <summary>Fallbacks from the main server, filled in once the whole file is read.</summary>
+    public string? User { get; internal set; }
+    public string? Group { get; internal set; }
+
+    public string Listen => string.Join(' ', Addresses);
+
+    public DirectiveRecord? Find(string name) =>
+        Directives.LastOrDefault(d => string.Equals(d.Name, name, StringComparison.OrdinalIgnoreCase));
+
+    public override string ToString() => $"{(Name.Length > 0 ? Name : "(no ServerName)")} {Listen} ({File}:{Line})";
+}
+
+/// <summary>The evaluated configuration: main-server settings, vhosts in order, and findings.</summary>
+public sealed class ServerConfig
+{
+    public required string MainFile { get; init; }
+    public string? ServerRoot { get; set; }
+    public List<(HostAddress Address, string File, int Line)> Listens { get; } = new();
+    public string? User { get; set; }
+    public string? Group { get; set; }
+    public DirectiveRecord? UserDirective { get; set; }
+    public DirectiveRecord? GroupDirective { get; set; }
+    public string? ServerName { get; set; }
+    public string? DocumentRoot { get; set; }
+    public List<string> DirectoryIndex { get; set; } = new() { "index.html" };
+    public string? ErrorLog { get; set; }
+    public (long Min, long Max) UidRange { get; set; } = (1, uint.MaxValue - 1L);
+    public (long Min, long Max) GidRange { get; set; } = (1, uint.MaxValue - 1L);
+    public DirectiveRecord? UidRangeDirective { get; set; }
+    public DirectiveRecord? GidRangeDirective { get; set; }
+    public List<VirtualHost> VirtualHosts { get; } = new();
+    public List<DirectoryBlock> Directories { get; } = new();
+    public List<ConfigDiagnostic> Diagnostics { get; } = new();
+    /// <summary>Every file that was read, main file first.</summary>
+    public List<string> Files { get; } = new();
+
+    public IEnumerable<ConfigDiagnostic> Errors => Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error);
+    public bool HasErrors => Errors.Any();
+}
