@@ -128,6 +128,8 @@ public sealed class ConfigDocument
                 if (!top.Is(name))
                 {
                     Error($"</{name}> closes <{top.Name}> opened at line {top.Line}; expected </{top.Name}>.");
+                    // One error per mistake: if <name> is open further out, close down to it.
+                    if (open.Any(o => o.Is(name))) while (!open.Pop().Is(name)) { }
                     continue;
                 }
                 open.Pop().End = entry;

@@ -26,11 +26,11 @@ public static class ConfigValidator
                 var group = accounts.FindGroup(vh.Group);
                 string from = vh.AssignedUser is null ? " (from the server's User/Group)" : "";
                 if (user is null) Error($"user '{vh.User}'{from} does not exist (create it, e.g. Set-ItkUser -CreateUser).");
-                else if (user.Uid == 0) Error($"user '{vh.User}' has uid 0: requests never run as root.");
+                else if (user.Uid == 0) Error($"user '{vh.User}'{from} has uid 0: requests never run as root.");
                 else if (user.Uid < config.UidRange.Min || user.Uid > config.UidRange.Max)
                     Error($"user '{vh.User}' has uid {user.Uid}, outside LimitUIDRange {config.UidRange.Min}-{config.UidRange.Max}.");
                 if (group is null) Error($"group '{vh.Group}'{from} does not exist.");
-                else if (group.Gid == 0) Error($"group '{vh.Group}' has gid 0: requests never run with the root group.");
+                else if (group.Gid == 0) Error($"group '{vh.Group}'{from} has gid 0: requests never run with the root group.");
                 else if (group.Gid < config.GidRange.Min || group.Gid > config.GidRange.Max)
                     Error($"group '{vh.Group}' has gid {group.Gid}, outside LimitGIDRange {config.GidRange.Min}-{config.GidRange.Max}.");
             }
