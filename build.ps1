@@ -32,7 +32,7 @@ function Get-ItkVersion {
 }
 
 function Invoke-Native([string] $Program, [string[]] $Arguments) {
-    & $Program @Arguments
+    & $Program @Arguments | Out-Host
     if ($LASTEXITCODE -ne 0) { throw "$Program $($Arguments -join ' ') failed with exit code $LASTEXITCODE" }
 }
 
@@ -61,7 +61,13 @@ function Get-Pester {
     $path
 }
 
+function Install-Prerequisites {
+    # apache2 + mpm-itk, rpm, php-cgi, wrk: the real components the tests compare against.
+    Invoke-Native bash @((Join-Path $Root '.ci/install-packages.sh'))
+}
+
 function Invoke-Test {
+    Install-Prerequisites
     Invoke-Build
     $results = Join-Path $Out 'test-results'
     if (Test-Path $results) { Remove-Item -Recurse -Force $results }

@@ -50,6 +50,7 @@ public sealed class ConfigReader
         ReadFile(mainFile, Scope.Server);
         foreach (var vh in _config.VirtualHosts)
         {
+            vh.ConfigFile = mainFile;
             vh.User = vh.AssignedUser ?? _config.User;
             vh.Group = vh.AssignedGroup ?? _config.Group;
             if (vh.DirectoryIndex.Count == 0) vh.DirectoryIndex = _config.DirectoryIndex;
@@ -64,6 +65,7 @@ public sealed class ConfigReader
         foreach (var f in files) { _baseDir = Path.GetDirectoryName(Path.GetFullPath(f))!; ReadFile(Path.GetFullPath(f), Scope.Server); }
         foreach (var vh in _config.VirtualHosts)
         {
+            vh.ConfigFile = mainName;
             vh.User = vh.AssignedUser; vh.Group = vh.AssignedGroup;
             if (vh.DirectoryIndex.Count == 0) vh.DirectoryIndex = _config.DirectoryIndex;
         }

@@ -95,6 +95,9 @@ public sealed class VirtualHost
     public List<DirectoryBlock> Directories { get; } = new();
     public List<DirectiveRecord> Directives { get; } = new();
 
+    /// <summary>The main configuration file this vhost was read through.</summary>
+    public string? ConfigFile { get; internal set; }
+
     /// <summary>Fallbacks from the main server, filled in once the whole file is read.</summary>
     public string? User { get; internal set; }
     public string? Group { get; internal set; }

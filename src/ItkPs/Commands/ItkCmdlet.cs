@@ -108,7 +108,7 @@ public abstract class ItkCmdlet : PSCmdlet
         }
     }
 
-    /// <summary>Reads the vhost back from its file after a change, for -PassThru.</summary>
-    protected VirtualHost? Reread(string name) =>
+    /// <summary>Reads a vhost back from the config root after a change, for -PassThru.</summary>
+    protected VirtualHost? ReadBack(string name) =>
         Root.Read().VirtualHosts.FirstOrDefault(v => string.Equals(v.Name, name, StringComparison.OrdinalIgnoreCase));
 }

@@ -105,6 +105,6 @@ public sealed class NewItkVhostCommand : ItkCmdlet
             return;
         }
         if (!TryWrite(file, Core.Hosting.ConfigRoot.NewVhostText(spec), Name)) return;
-        if (PassThru) WriteObject(Reread(Name));
+        if (PassThru) WriteObject(ReadBack(Name));
     }
 }

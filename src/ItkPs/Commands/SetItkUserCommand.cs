@@ -57,7 +57,7 @@ public sealed class SetItkUserCommand : VhostTargetCmdlet
                     continue;
 
             if (FixPermissions) Fix(vh, group, creating);
-            if (PassThru && !creating) WriteObject(Reread(vh.Name));
+            if (PassThru && !creating) WriteObject(Reread(vh));
         }
     }
 

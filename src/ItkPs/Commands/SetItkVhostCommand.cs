@@ -71,7 +71,7 @@ public sealed class SetItkVhostCommand : VhostTargetCmdlet
                 if (MaxClients is int mc) e.Set("MaxClientsVHost", mc == 0 ? null : [mc.ToString()]);
                 if (Nice is int n) e.Set("NiceValue", [n.ToString()]);
             });
-            if (ok && PassThru) WriteObject(Reread(vh.Name));
+            if (ok && PassThru) WriteObject(Reread(vh));
         }
     }
 

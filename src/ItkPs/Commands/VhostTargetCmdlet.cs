@@ -19,14 +19,38 @@ public abstract class VhostTargetCmdlet : ItkCmdlet
     [Parameter(Mandatory = true, ParameterSetName = "InputObject", ValueFromPipeline = true)]
     public VirtualHost[] InputObject { get; set; } = [];
 
-    /// <summary>The targets, freshly read (an object from an earlier Get-ItkVhost may be stale).</summary>
+    /// <summary>
+    /// The main configuration file to look the vhosts up in. Bound from Get-ItkVhost output
+    /// (its ConfigFile property), so piped vhosts are changed where they were read.
+    /// </summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? ConfigFile { get; set; }
+
+    /// <summary>The configuration to act in: -ConfigRoot if given, else -ConfigFile, else the default root.</summary>
+    private ServerConfig ReadConfig(string? configFile)
+    {
+        if (ConfigRoot is not null || configFile is null) return Root.Read();
+        string file = ResolvePath(configFile);
+        return File.Exists(file) ? new ConfigReader().Read(file) : new Core.Hosting.ConfigRoot(Path.GetDirectoryName(file)!).Read();
+    }
+
+    /// <summary>The targets, freshly read: an object from an earlier Get-ItkVhost may be stale.</summary>
     protected IEnumerable<VirtualHost> Targets()
     {
-        var config = Root.Read();
-        var names = ParameterSetName == "InputObject" ? InputObject.Select(v => v.Name) : Name;
-        foreach (var n in names)
-            if (FindOne(config, n) is { } vh) yield return vh;
+        var wanted = ParameterSetName == "InputObject"
+            ? InputObject.Select(v => (v.Name, v.ConfigFile))
+            : Name.Select(n => (n, ConfigFile));
+        foreach (var group in wanted.GroupBy(w => w.Item2))
+        {
+            var config = ReadConfig(group.Key);
+            foreach (var (name, _) in group)
+                if (FindOne(config, name) is { } vh) yield return vh;
+        }
     }
+
+    /// <summary>The vhost as its file now says, for -PassThru.</summary>
+    protected VirtualHost? Reread(VirtualHost vh) =>
+        ReadConfig(vh.ConfigFile).VirtualHosts.FirstOrDefault(v => string.Equals(v.Name, vh.Name, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Edits the vhost's file in place (atomically, old file kept as .bak) after ShouldProcess.</summary>
     protected bool Edit(VirtualHost vh, string action, Action<VhostEditor> change)

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Debian packages the tests and the demo use: real Apache + mpm-itk as the reference, rpm
+# tooling, php-cgi, wrk and curl for load and probes. A no-op when all are installed.
+set -euo pipefail
+packages=(apache2 libapache2-mpm-itk rpm php-cgi wrk curl)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing Debian packages: ${missing[*]} (run as root, or: apt-get install ${missing[*]})" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "installed: ${missing[*]}"
