@@ -99,22 +99,40 @@ function Invoke-Test {
 }
 
 function Invoke-Demo {
+    Install-Prerequisites
     Invoke-Build
     Import-Module (Join-Path $ModuleOut 'ItkPs.psd1') -Force
+    # Until itkd serves them, the demo provisions the example customers into a scratch config
+    # root, shows what ItkPs wrote and has real Apache + mpm-itk check it; then removes it all.
     $demoRoot = Join-Path ([IO.Path]::GetTempPath()) "itkps-demo-$PID"
+    $runbook = Join-Path $Root 'examples/provision-shared-host.ps1'
+    $customers = Import-Csv (Join-Path $Root 'examples/customers.csv')
+    $site = @{ ConfigRoot = $demoRoot; WebRoot = (Join-Path $demoRoot 'www'); Customers = $customers }
     try {
-        & (Join-Path $Root 'examples/provision-shared-host.ps1') -ConfigRoot $demoRoot -WebRoot (Join-Path $demoRoot 'www') -Customers (Import-Csv (Join-Path $Root 'examples/customers.csv'))
-        Write-Host "`nVhosts in $demoRoot :"
-        Get-ItkVhost -ConfigRoot $demoRoot | Format-Table | Out-Host
-        Write-Host 'Test-ItkConfig:'
-        Test-ItkConfig -ConfigRoot $demoRoot | Format-Table | Out-Host
-        Write-Host 'Isolation audit (Test-ItkVhost), empty means clean:'
-        Test-ItkVhost -ConfigRoot $demoRoot | Format-Table | Out-Host
-        Write-Host "The vhost files:"
-        Get-ChildItem (Join-Path $demoRoot 'vhosts.d') -Filter *.conf | ForEach-Object { Write-Host "--- $($_.FullName)"; Get-Content $_ | Out-Host }
+        Write-Host "Provisioning $($customers.Count) customers into $demoRoot (users, docroots, vhosts, permissions):"
+        & $runbook @site -Listen '127.0.0.1:8080' | Format-Table Name, User, @{ n = 'Changes'; e = { $_.Changes -join ', ' } } | Out-Host
+        Write-Host 'A second run changes nothing:'
+        & $runbook @site -Listen '127.0.0.1:8080' | Format-Table Name, @{ n = 'Changes'; e = { if ($_.Changes) { $_.Changes -join ', ' } else { '(none)' } } } | Out-Host
+        Write-Host 'Get-ItkVhost:'
+        Get-ItkVhost -ConfigRoot $demoRoot | Format-Table Name, Listen, User, Group, Aliases | Out-Host
+        Write-Host "Test-ItkConfig: $(@(Test-ItkConfig -ConfigRoot $demoRoot).Count) finding(s); Test-ItkVhost: $(@(Test-ItkVhost -ConfigRoot $demoRoot).Count) finding(s)"
+        $apacheConf = Join-Path $demoRoot 'apache.conf'
+        @(
+            'ServerRoot /etc/apache2', 'ServerName localhost', "PidFile $demoRoot/apache.pid", "ErrorLog $demoRoot/apache-error.log"
+            'LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so'
+            'LoadModule mpm_itk_module /usr/lib/apache2/modules/mpm_itk.so'
+            'LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so'
+            'LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so'
+            "Include $demoRoot/itkps.conf"
+        ) | Set-Content $apacheConf
+        Write-Host "Real Apache + mpm-itk on the same files (apache2 -t): $(& /usr/sbin/apache2 -t -f $apacheConf 2>&1)"
+        $first = Get-ChildItem (Join-Path $demoRoot 'vhosts.d') -Filter *.conf | Select-Object -First 1
+        Write-Host "`n--- $($first.FullName)"
+        Get-Content $first | Out-Host
     } finally {
-        & (Join-Path $Root 'examples/provision-shared-host.ps1') -ConfigRoot $demoRoot -WebRoot (Join-Path $demoRoot 'www') -Customers (Import-Csv (Join-Path $Root 'examples/customers.csv')) -Remove | Out-Null
+        & $runbook @site -Remove | Out-Null
         Remove-Item -Recurse -Force $demoRoot -ErrorAction SilentlyContinue
+        Write-Host "Removed the demo users, docroots and $demoRoot."
     }
 }
 
