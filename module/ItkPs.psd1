@@ -18,6 +18,11 @@
         'Set-ItkUser'
         'Test-ItkConfig'
         'Test-ItkVhost'
+        'Edit-ItkSpec'
+        'Build-ItkRpm'
+        'Enable-ItkHttpd'
+        'Disable-ItkHttpd'
+        'New-ItkModuleSpec'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
