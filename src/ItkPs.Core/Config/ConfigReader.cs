@@ -17,10 +17,11 @@ public sealed class ConfigReader
         "core_module", "core.c", "http_module", "http_core.c", "so_module", "mod_so.c",
         "dir_module", "mod_dir.c", "mime_module", "mod_mime.c", "alias_module", "mod_alias.c",
         "log_config_module", "mod_log_config.c", "authz_core_module", "mod_authz_core.c",
+        "reqtimeout_module", "mod_reqtimeout.c",
     ];
 
     private static readonly HashSet<string> ServerOnly = new(StringComparer.OrdinalIgnoreCase)
-    { "Listen", "User", "Group", "ServerRoot", "LoadModule", "LimitUIDRange", "LimitGIDRange" };
+    { "Listen", "User", "Group", "ServerRoot", "LoadModule", "LimitUIDRange", "LimitGIDRange", "RequestReadTimeout" };
 
     /// <summary>Directives read in a vhost or &lt;Directory&gt; and kept for the server to apply.</summary>
     private static readonly HashSet<string> Recorded = new(StringComparer.OrdinalIgnoreCase)
@@ -203,6 +204,15 @@ public sealed class ConfigReader
                 else { _config.GidRange = (min, max); _config.GidRangeDirective = record; }
                 return;
 
+            case "requestreadtimeout":
+                // mod_reqtimeout: "header=20-40,MinRate=500 body=..."; itkd uses the header's first number.
+                foreach (var a in n.Args.Where(a => a.StartsWith("header=", StringComparison.OrdinalIgnoreCase)))
+                {
+                    string v = a["header=".Length..].Split(',', '-')[0];
+                    if (int.TryParse(v, out int seconds) && seconds >= 0) _config.HeaderTimeoutSeconds = seconds;
+                    else Error($"RequestReadTimeout '{a}': header= needs seconds, e.g. header=20-40.");
+                }
+                return;
             case "servername":
                 if (!Count(1, 1, "one host name")) return;
                 string name = StripSchemeAndPort(n.Args[0]);

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json.Serialization;
 
 namespace ItkPs.Core.Config;
 
@@ -8,8 +9,8 @@ namespace ItkPs.Core.Config;
 /// </summary>
 public sealed record HostAddress(string Host, int? Port)
 {
-    public bool AnyHost => Host == "*";
-    public IPAddress? Ip => AnyHost ? null : IPAddress.TryParse(Host, out var ip) ? ip : null;
+    [JsonIgnore] public bool AnyHost => Host == "*";
+    [JsonIgnore] public IPAddress? Ip => AnyHost ? null : IPAddress.TryParse(Host, out var ip) ? ip : null;
 
     /// <summary>Parses "*:80", "_default_:443", "127.0.0.1:8080", "[::1]:80", "10.0.0.1", "80" (Listen form).</summary>
     public static bool TryParse(string text, bool portOnlyAllowed, out HostAddress? address, out string? error)
@@ -96,13 +97,13 @@ public sealed class VirtualHost
     public List<DirectiveRecord> Directives { get; } = new();
 
     /// <summary>The main configuration file this vhost was read through.</summary>
-    public string? ConfigFile { get; internal set; }
+    public string? ConfigFile { get; set; }
 
     /// <summary>Fallbacks from the main server, filled in once the whole file is read.</summary>
-    public string? User { get; internal set; }
-    public string? Group { get; internal set; }
+    public string? User { get; set; }
+    public string? Group { get; set; }
 
-    public string Listen => string.Join(' ', Addresses);
+    [JsonIgnore] public string Listen => string.Join(' ', Addresses);
 
     public DirectiveRecord? Find(string name) =>
         Directives.LastOrDefault(d => string.Equals(d.Name, name, StringComparison.OrdinalIgnoreCase));
@@ -124,6 +125,8 @@ public sealed class ServerConfig
     public string? DocumentRoot { get; set; }
     public List<string> DirectoryIndex { get; set; } = new() { "index.html" };
     public string? ErrorLog { get; set; }
+    /// <summary>mod_reqtimeout's header timeout: how long a client may take to send its request head (0: the server's default).</summary>
+    public int HeaderTimeoutSeconds { get; set; }
     public (long Min, long Max) UidRange { get; set; } = (1, uint.MaxValue - 1L);
     public (long Min, long Max) GidRange { get; set; } = (1, uint.MaxValue - 1L);
     public DirectiveRecord? UidRangeDirective { get; set; }

@@ -1,0 +1,300 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using ItkPs.Core.Config;
+using ItkPs.Core.Unix;
+using ItkPs.Server.Privileged;
+
+namespace ItkPs.Server;
+
+/// <summary>
+/// The dispatcher, as the unprivileged server User: accepts, peeks at the request head
+/// (MSG_PEEK, the bytes stay in the socket) under a timeout, picks the vhost as Apache does,
+/// enforces MaxClientsVHost, and passes the connection to a worker of the vhost's user. It never
+/// opens a file of a site.
+/// </summary>
+public sealed class Dispatcher(string snapshotPath, int masterChannel)
+{
+    private const int MaxHead = 16384;
+    private readonly object _masterGate = new();
+    private readonly ConcurrentDictionary<string, WorkerLink> _workers = new();
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<WorkerLink?>> _pending = new();
+    private readonly ConcurrentDictionary<long, (VirtualHost Vhost, WorkerLink Worker)> _inFlight = new();
+    private readonly ConcurrentDictionary<VirtualHost, int> _activePerVhost = new();
+    private readonly List<Socket> _listeners = new();
+    private Snapshot _snapshot = null!;
+    private VhostSelector _selector = null!;
+    private TimeSpan _headTimeout = TimeSpan.FromSeconds(10);
+    private long _nextId, _accepted, _timeouts, _busy;
+    private volatile bool _draining;
+    private readonly ManualResetEventSlim _done = new();
+
+    private sealed class WorkerLink(string key, int pid, int channel)
+    {
+        public string Key { get; } = key;
+        public int Pid { get; } = pid;
+        public int Channel { get; } = channel;
+        public object Gate { get; } = new();
+        public long Passed, Requests;
+        public int Active;
+        public volatile bool Dead;
+    }
+
+    public int Run()
+    {
+        Log.Role = "dispatcher";
+        _snapshot = Snapshot.Load(snapshotPath);
+        var user = SystemAccounts.Instance.FindUser(_snapshot.User) ?? throw new PrivilegeException($"User {_snapshot.User} does not exist");
+        var group = SystemAccounts.Instance.FindGroup(_snapshot.Group) ?? throw new PrivilegeException($"Group {_snapshot.Group} does not exist");
+        Privileges.DropTo(user, group, (1, uint.MaxValue - 1L), (1, uint.MaxValue - 1L));
+        Privileges.SetProcessName("itkd: dispatch");
+        _selector = new VhostSelector(_snapshot.VirtualHosts);
+        if (_snapshot.HeaderTimeoutSeconds > 0) _headTimeout = TimeSpan.FromSeconds(_snapshot.HeaderTimeoutSeconds);
+        Log.Write(LogEvent.DispatcherStarted, $"generation {_snapshot.Generation}, {_snapshot.VirtualHosts.Count} vhost(s)");
+        new Thread(ReadMaster) { IsBackground = true, Name = "master-channel" }.Start();
+        _done.Wait();
+        return 0;
+    }
+
+    private void SendMaster(Message m) { lock (_masterGate) m.Send(masterChannel); }
+
+    private void ReadMaster()
+    {
+        var buffer = new byte[Message.BufferSize];
+        try
+        {
+            while (true)
+            {
+                var m = Message.Receive(masterChannel, buffer);
+                if (m is null) break;
+                switch (m.Type)
+                {
+                    case MessageType.Listener when m.Fd >= 0:
+                        var s = new Socket(new SafeSocketHandle(m.Fd, ownsHandle: true));
+                        lock (_listeners) _listeners.Add(s);
+                        Log.Write(LogEvent.ListenerReceived, m.Fields.FirstOrDefault() ?? "");
+                        for (int i = 0; i < Environment.ProcessorCount; i++) _ = AcceptLoop(s);
+                        break;
+                    case MessageType.WorkerChannel when m.Fd >= 0 && m.Fields.Length == 2:
+                        var link = new WorkerLink(m.Fields[0], int.Parse(m.Fields[1]), m.Fd);
+                        _workers[link.Key] = link;
+                        new Thread(() => ReadWorker(link)) { IsBackground = true, Name = $"worker-{link.Pid}" }.Start();
+                        if (_pending.TryRemove(link.Key, out var tcs)) tcs.TrySetResult(link);
+                        Log.Write(LogEvent.WorkerAttached, $"{link.Key} pid {link.Pid}");
+                        break;
+                    case MessageType.WorkerFailed when m.Fields.Length == 2:
+                        if (_pending.TryRemove(m.Fields[0], out var failed)) failed.TrySetResult(null);
+                        Log.Write(LogEvent.WorkerDetached, $"{m.Fields[0]}: {m.Fields[1]}");
+                        break;
+                    case MessageType.StatusRequest:
+                        SendMaster(Message.Of(MessageType.Status, StatusJson()));
+                        break;
+                    case MessageType.Drain:
+                        Drain();
+                        return;
+                    default:
+                        if (m.Fd >= 0) Mono.Unix.Native.Syscall.close(m.Fd);
+                        throw new ProtocolException($"unexpected {m.Type} from the master");
+                }
+            }
+        }
+        catch (Exception e) when (e is ProtocolException or IOException)
+        {
+            Log.Write(LogEvent.PeerProtocolError, e.Message);
+        }
+        Drain(); // the master is gone: stop
+    }
+
+    /// <summary>Stop accepting; closing each worker channel tells the worker to finish and exit.</summary>
+    private void Drain()
+    {
+        if (_draining) return;
+        _draining = true;
+        Log.Write(LogEvent.Draining, "no longer accepting; workers finish their connections");
+        lock (_listeners) { foreach (var l in _listeners) l.Dispose(); _listeners.Clear(); }
+        foreach (var w in _workers.Values) Mono.Unix.Native.Syscall.shutdown(w.Channel, Mono.Unix.Native.ShutdownOption.SHUT_WR);
+        _done.Set();
+    }
+
+    private async Task AcceptLoop(Socket listener)
+    {
+        while (!_draining)
+        {
+            Socket client;
+            try { client = await listener.AcceptAsync(); }
+            catch (Exception) when (_draining) { return; }
+            catch (SocketException) { continue; }
+            catch (ObjectDisposedException) { return; }
+            Interlocked.Increment(ref _accepted);
+            _ = Handle(client);
+        }
+    }
+
+    private async Task Handle(Socket client)
+    {
+        bool passed = false;
+        try
+        {
+            var (head, length, timedOut) = await PeekHead(client);
+            if (length == 0) return; // closed or idle without a byte: just close
+            if (timedOut)
+            {
+                Interlocked.Increment(ref _timeouts);
+                Log.Write(LogEvent.ClientTimeout, $"{client.RemoteEndPoint}: request head not complete within {_headTimeout.TotalSeconds} s");
+                await Reply(client, 408, "Request Timeout");
+                return;
+            }
+            string? host = HostHeader(head, length, out bool malformed);
+            if (malformed) { await Reply(client, 400, "Bad Request"); return; }
+            var local = (IPEndPoint)client.LocalEndPoint!;
+            var vhost = _selector.Select(local.Address, local.Port, host);
+            if (vhost is null) { Log.Write(LogEvent.NoVhost, $"no vhost for {local}"); await Reply(client, 404, "Not Found"); return; }
+            if (vhost.MaxClients is int max && _activePerVhost.GetValueOrDefault(vhost) >= max)
+            {
+                Interlocked.Increment(ref _busy);
+                Log.Write(LogEvent.VhostBusy, $"{vhost.Name}: MaxClientsVHost {max} reached; 503");
+                await Reply(client, 503, "Service Unavailable");
+                return;
+            }
+            var worker = await GetWorker($"{vhost.User}:{vhost.Group}", vhost.User!, vhost.Group!);
+            if (worker is null) { await Reply(client, 503, "Service Unavailable"); return; }
+            long id = Interlocked.Increment(ref _nextId);
+            _inFlight[id] = (vhost, worker);
+            _activePerVhost.AddOrUpdate(vhost, 1, (_, n) => n + 1);
+            Interlocked.Increment(ref worker.Active);
+            try
+            {
+                lock (worker.Gate) new Message(MessageType.Connection, [id.ToString()], (int)client.Handle).Send(worker.Channel);
+                Interlocked.Increment(ref worker.Passed);
+                passed = true;
+            }
+            catch (IOException)
+            {
+                Forget(id);
+                worker.Dead = true;
+                await Reply(client, 503, "Service Unavailable");
+            }
+        }
+        catch (SocketException) { }
+        catch (ObjectDisposedException) { }
+        finally
+        {
+            // Our copy of the descriptor only; the worker has its own.
+            if (passed) { client.SafeHandle.SetHandleAsInvalid(); Mono.Unix.Native.Syscall.close((int)client.Handle); }
+            else client.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Peeks until the request head is complete, without consuming it: the worker's Kestrel reads
+    /// it again from the socket. Data that trickles in is peeked again after short waits.
+    /// </summary>
+    private async Task<(byte[] Buffer, int Length, bool TimedOut)> PeekHead(Socket client)
+    {
+        var buffer = new byte[MaxHead];
+        using var timeout = new CancellationTokenSource(_headTimeout);
+        int length = 0, delay = 1;
+        try
+        {
+            while (true)
+            {
+                length = await client.ReceiveAsync(buffer, SocketFlags.Peek, timeout.Token);
+                if (length == 0) return (buffer, 0, false);
+                if (buffer.AsSpan(0, length).IndexOf("\r\n\r\n"u8) >= 0 || length == buffer.Length) return (buffer, length, false);
+                await Task.Delay(delay, timeout.Token);
+                delay = Math.Min(delay * 2, 100);
+            }
+        }
+        catch (OperationCanceledException) { return (buffer, Math.Max(length, 1), true); }
+    }
+
+    /// <summary>The Host header of a request head (null for HTTP/1.0 without one).</summary>
+    internal static string? HostHeader(byte[] head, int length, out bool malformed)
+    {
+        malformed = false;
+        string text = Encoding.Latin1.GetString(head, 0, length);
+        int end = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+        if (end >= 0) text = text[..end];
+        var lines = text.Split("\r\n");
+        var request = lines[0].Split(' ');
+        if (request.Length != 3 || !request[2].StartsWith("HTTP/", StringComparison.Ordinal)) { malformed = true; return null; }
+        string? host = null;
+        foreach (var line in lines.Skip(1))
+        {
+            int colon = line.IndexOf(':');
+            if (colon <= 0) continue;
+            if (line.AsSpan(0, colon).Trim().Equals("host", StringComparison.OrdinalIgnoreCase))
+            {
+                if (host is not null) { malformed = true; return null; } // two Host headers: 400, as Apache
+                host = line[(colon + 1)..].Trim();
+            }
+        }
+        // absolute-form target names the host itself (RFC 9112 3.2.2)
+        if (Uri.TryCreate(request[1], UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https") host = uri.Authority;
+        return host;
+    }
+
+    private static async Task Reply(Socket client, int status, string reason)
+    {
+        string body = $"{status} {reason}\n";
+        var bytes = Encoding.ASCII.GetBytes($"HTTP/1.1 {status} {reason}\r\nServer: itkd\r\nContent-Type: text/plain\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}");
+        try { await client.SendAsync(bytes); client.Shutdown(SocketShutdown.Send); } catch (SocketException) { }
+    }
+
+    private async Task<WorkerLink?> GetWorker(string key, string user, string group)
+    {
+        if (_workers.TryGetValue(key, out var w) && !w.Dead) return w;
+        bool first = false;
+        var tcs = _pending.GetOrAdd(key, _ => { first = true; return new TaskCompletionSource<WorkerLink?>(TaskCreationOptions.RunContinuationsAsynchronously); });
+        if (first) SendMaster(Message.Of(MessageType.NeedWorker, user, group));
+        var done = await Task.WhenAny(tcs.Task, Task.Delay(TimeSpan.FromSeconds(15)));
+        if (done != tcs.Task) { _pending.TryRemove(key, out _); return null; }
+        return tcs.Task.Result;
+    }
+
+    private void Forget(long id)
+    {
+        if (!_inFlight.TryRemove(id, out var entry)) return;
+        _activePerVhost.AddOrUpdate(entry.Vhost, 0, (_, n) => Math.Max(0, n - 1));
+        Interlocked.Decrement(ref entry.Worker.Active);
+    }
+
+    /// <summary>Messages from one worker: a connection is done. End of stream: the worker is gone.</summary>
+    private void ReadWorker(WorkerLink link)
+    {
+        var buffer = new byte[Message.BufferSize];
+        try
+        {
+            while (true)
+            {
+                var m = Message.Receive(link.Channel, buffer);
+                if (m is null) break;
+                if (m.Type != MessageType.Closed || m.Fd >= 0 || m.Fields.Length != 2 || !long.TryParse(m.Fields[0], out long id))
+                    throw new ProtocolException($"unexpected {m.Type} from worker {link.Pid}");
+                Interlocked.Add(ref link.Requests, int.TryParse(m.Fields[1], out int n) ? n : 0);
+                Forget(id);
+            }
+        }
+        catch (Exception e) when (e is ProtocolException or IOException)
+        {
+            Log.Write(LogEvent.PeerProtocolError, $"worker {link.Pid}: {e.Message}");
+        }
+        link.Dead = true;
+        _workers.TryRemove(new KeyValuePair<string, WorkerLink>(link.Key, link));
+        foreach (var id in _inFlight.Where(kv => kv.Value.Worker == link).Select(kv => kv.Key).ToList()) Forget(id);
+        Mono.Unix.Native.Syscall.close(link.Channel);
+        Log.Write(LogEvent.WorkerDetached, $"{link.Key} pid {link.Pid}");
+    }
+
+    private string StatusJson() => JsonSerializer.Serialize(new
+    {
+        pid = Environment.ProcessId,
+        accepted = Interlocked.Read(ref _accepted),
+        timeouts = Interlocked.Read(ref _timeouts),
+        busy = Interlocked.Read(ref _busy),
+        workers = _workers.Values.Select(w => new { key = w.Key, pid = w.Pid, active = w.Active, connections = w.Passed, requests = w.Requests }).ToArray(),
+        vhosts = _activePerVhost.Select(kv => new { name = kv.Key.Name, active = kv.Value }).ToArray(),
+    });
+}

@@ -1,0 +1,47 @@
+using System.CommandLine;
+
+namespace ItkPs.Server;
+
+/// <summary>
+/// itkd: one executable, three roles. Operators run "itkd --config FILE" (the master, as root);
+/// the master starts the other roles with the hidden --role option.
+/// </summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        var config = new Option<string>("--config") { Description = "Main configuration file (Apache syntax).", Required = true };
+        var control = new Option<string>("--control-socket") { Description = "Root-only status socket.", DefaultValueFactory = _ => "/run/itkd/itkd.sock" };
+        var pidFile = new Option<string?>("--pid-file") { Description = "Write the master's pid here." };
+        var idle = new Option<int>("--worker-idle-timeout") { Description = "Seconds a user's pool may sit idle before it is reaped.", DefaultValueFactory = _ => 300 };
+        var role = new Option<string>("--role") { Hidden = true, DefaultValueFactory = _ => "master" };
+        var channel = new Option<int>("--channel") { Hidden = true, DefaultValueFactory = _ => -1 };
+        var user = new Option<string?>("--user") { Hidden = true };
+        var group = new Option<string?>("--group") { Hidden = true };
+
+        var root = new RootCommand("itkd: serves each virtual host as its own Unix user (privilege-separated prefork server).")
+        {
+            config, control, pidFile, idle, role, channel, user, group,
+        };
+        root.SetAction(parsed =>
+        {
+            string file = Path.GetFullPath(parsed.GetValue(config)!);
+            try
+            {
+                return parsed.GetValue(role) switch
+                {
+                    "master" => new Master(file, parsed.GetValue(control)!, parsed.GetValue(pidFile), parsed.GetValue(idle)).Run(),
+                    "dispatcher" => new Dispatcher(file, parsed.GetValue(channel)).Run(),
+                    "worker" => new Worker(file, parsed.GetValue(channel), parsed.GetValue(user)!, parsed.GetValue(group)!, parsed.GetValue(idle)).Run(),
+                    var r => throw new ArgumentException($"unknown role {r}"),
+                };
+            }
+            catch (Privileged.PrivilegeException e)
+            {
+                Log.Write(LogEvent.ConfigError, $"fatal: {e.Message}");
+                return 3;
+            }
+        });
+        return root.Parse(args).Invoke();
+    }
+}

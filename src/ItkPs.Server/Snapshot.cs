@@ -1,0 +1,54 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using ItkPs.Core.Config;
+
+namespace ItkPs.Server;
+
+/// <summary>
+/// The validated configuration as the master read it, handed to the other roles in a
+/// root-only file they read before dropping privileges. Every role of one generation works
+/// from the same snapshot, so a later edit of the files (or a rejected reload) cannot make a
+/// new worker disagree with its dispatcher.
+/// </summary>
+public sealed class Snapshot
+{
+    public int Generation { get; set; }
+    public string ConfigFile { get; set; } = "";
+    public List<string> Listens { get; set; } = new();
+    public string User { get; set; } = "";
+    public string Group { get; set; } = "";
+    public long UidMin { get; set; }
+    public long UidMax { get; set; }
+    public long GidMin { get; set; }
+    public long GidMax { get; set; }
+    public int HeaderTimeoutSeconds { get; set; }
+    public List<VirtualHost> VirtualHosts { get; set; } = new();
+
+    // Aliases and the like are get-only lists on VirtualHost: fill them in place.
+    private static readonly JsonSerializerOptions Options = new() { PreferredObjectCreationHandling = JsonObjectCreationHandling.Populate };
+
+    public static Snapshot From(ServerConfig c, int generation) => new()
+    {
+        Generation = generation, ConfigFile = c.MainFile,
+        Listens = c.Listens.Select(l => l.Address.ToString()).ToList(),
+        User = c.User ?? "", Group = c.Group ?? "",
+        UidMin = c.UidRange.Min, UidMax = c.UidRange.Max, GidMin = c.GidRange.Min, GidMax = c.GidRange.Max,
+        HeaderTimeoutSeconds = c.HeaderTimeoutSeconds,
+        VirtualHosts = c.VirtualHosts,
+    };
+
+    public string Save(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        string path = Path.Combine(directory, $"snapshot-{Environment.ProcessId}-{Generation}.json");
+        using (var fs = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.None))
+        {
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            JsonSerializer.Serialize(fs, this, Options);
+        }
+        return path;
+    }
+
+    public static Snapshot Load(string path) =>
+        JsonSerializer.Deserialize<Snapshot>(File.ReadAllText(path), Options) ?? throw new InvalidDataException($"empty snapshot {path}");
+}

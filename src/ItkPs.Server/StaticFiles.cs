@@ -1,0 +1,114 @@
+using System.Globalization;
+using ItkPs.Core.Config;
+using ItkPs.Core.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.StaticFiles;
+using Microsoft.Net.Http.Headers;
+using Mono.Unix.Native;
+
+namespace ItkPs.Server;
+
+/// <summary>
+/// Static files for one vhost, read with the worker's (the vhost user's) own permissions: the
+/// kernel decides what may be opened. Range, ETag/Last-Modified and conditional GET and HEAD
+/// come from ASP.NET's file result; status codes follow Apache: .ht* 403, EACCES 403,
+/// missing 404, a directory without an index 403, a directory without its slash 301.
+/// </summary>
+public sealed class StaticFiles
+{
+    private readonly FileExtensionContentTypeProvider _types = LoadMimeTypes();
+
+    /// <summary>/etc/mime.types as Apache's TypesConfig reads it, over ASP.NET's built-in table.</summary>
+    private static FileExtensionContentTypeProvider LoadMimeTypes()
+    {
+        var provider = new FileExtensionContentTypeProvider();
+        const string file = "/etc/mime.types";
+        if (!File.Exists(file)) return provider;
+        foreach (var line in File.ReadLines(file))
+        {
+            if (line.StartsWith('#')) continue;
+            var parts = line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+            for (int i = 1; i < parts.Length; i++) provider.Mappings["." + parts[i]] = parts[0];
+        }
+        return provider;
+    }
+
+    public async Task ServeAsync(HttpContext context, VirtualHost vhost)
+    {
+        var request = context.Request;
+        var response = context.Response;
+        if (!HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method))
+        {
+            if (HttpMethods.IsOptions(request.Method)) { response.Headers.Allow = "GET,HEAD,OPTIONS"; response.StatusCode = 200; return; }
+            response.Headers.Allow = "GET,HEAD,OPTIONS";
+            response.StatusCode = 405;
+            return;
+        }
+        string raw = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? request.Path.Value ?? "/";
+        var mapped = UrlMapper.Map(vhost.DocumentRoot ?? "/nonexistent", raw);
+        if (!mapped.Ok) { response.StatusCode = mapped.Status; return; }
+
+        string path = mapped.FilePath!;
+        if (Syscall.stat(path, out var st) != 0) { response.StatusCode = StatusFor(Stdlib.GetLastError()); return; }
+        if ((st.st_mode & FilePermissions.S_IFMT) == FilePermissions.S_IFDIR)
+        {
+            if (!mapped.TrailingSlash)
+            {
+                // mod_dir: a directory is addressed with its trailing slash.
+                string target = (request.PathBase + request.Path).ToString() + "/" + request.QueryString;
+                response.Headers.Location = $"{request.Scheme}://{request.Host}{target}";
+                response.StatusCode = 301;
+                return;
+            }
+            string? index = null;
+            foreach (var name in vhost.DirectoryIndex)
+            {
+                string candidate = Path.Combine(path, name);
+                if (Syscall.stat(candidate, out var ist) == 0 && (ist.st_mode & FilePermissions.S_IFMT) == FilePermissions.S_IFREG) { index = candidate; st = ist; break; }
+                if (Stdlib.GetLastError() == Errno.EACCES) { response.StatusCode = 403; return; }
+            }
+            if (index is null) { response.StatusCode = 403; return; } // Options -Indexes
+            path = index;
+        }
+        else if ((st.st_mode & FilePermissions.S_IFMT) != FilePermissions.S_IFREG) { response.StatusCode = 403; return; }
+
+        FileStream stream;
+        try { stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan); }
+        catch (UnauthorizedAccessException) { response.StatusCode = 403; return; }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { response.StatusCode = 404; return; }
+
+        var modified = DateTimeOffset.FromUnixTimeSeconds(st.st_mtime);
+        // Apache's ETag shape: size and mtime (microseconds) in hex.
+        var etag = new EntityTagHeaderValue($"\"{st.st_size:x}-{st.st_mtime * 1_000_000 + st.st_mtime_nsec / 1000:x}\"");
+        string contentType = _types.TryGetContentType(path, out var t) ? t : "application/octet-stream";
+        await TypedResults.Stream(stream, contentType, null, modified, etag, enableRangeProcessing: true).ExecuteAsync(context);
+    }
+
+    private static int StatusFor(Errno e) => e switch
+    {
+        Errno.EACCES or Errno.EPERM => 403,
+        Errno.ENOENT or Errno.ENOTDIR => 404,
+        Errno.ENAMETOOLONG => 403,
+        _ => 500,
+    };
+}
+
+/// <summary>Combined Log Format lines for one vhost's CustomLog, opened by the worker while still root (as Apache does).</summary>
+public sealed class AccessLog(Stream stream) : IDisposable
+{
+    private readonly StreamWriter _writer = new(stream) { AutoFlush = false };
+    private readonly object _gate = new();
+
+    public void Write(HttpContext c, long bytes)
+    {
+        var r = c.Request;
+        string line = string.Create(CultureInfo.InvariantCulture,
+            $"{c.Connection.RemoteIpAddress} - - [{DateTime.Now:dd/MMM/yyyy:HH:mm:ss zz}00] \"{r.Method} {r.Path}{r.QueryString} {r.Protocol}\" {c.Response.StatusCode} {(bytes > 0 ? bytes : "-")} \"{Header(r.Headers.Referer)}\" \"{Header(r.Headers.UserAgent)}\"");
+        lock (_gate) _writer.WriteLine(line);
+    }
+
+    private static string Header(string? value) => string.IsNullOrEmpty(value) ? "-" : value.Replace("\"", "\\\"");
+
+    public void Flush() { lock (_gate) _writer.Flush(); }
+    public void Dispose() { Flush(); _writer.Dispose(); }
+}

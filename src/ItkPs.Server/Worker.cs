@@ -1,0 +1,142 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using ItkPs.Core.Config;
+using ItkPs.Core.Unix;
+using ItkPs.Server.Privileged;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace ItkPs.Server;
+
+/// <summary>
+/// A worker: exec'd as root, it reads the snapshot, opens its vhosts' logs and sets NiceValue,
+/// then drops to the vhost user for good before it touches a connection. It serves the
+/// connections the dispatcher passes with Kestrel; a request on a reused connection for a vhost
+/// of another user gets 421 Misdirected Request with Connection: close and is never served.
+/// </summary>
+public sealed class Worker(string snapshotPath, int channel, string user, string group, int idleTimeoutSeconds)
+{
+    private readonly ConcurrentDictionary<string, int> _requests = new();
+    private readonly PassedConnectionListenerFactory _transport = new();
+    private readonly Dictionary<VirtualHost, AccessLog> _logs = new();
+    private readonly object _channelGate = new();
+    private int _active;
+    private DateTime _idleSince = DateTime.UtcNow;
+
+    public int Run()
+    {
+        Log.Role = $"worker {user}";
+        // --- as root: only the snapshot, the log files and the priority ---
+        var snapshot = Snapshot.Load(snapshotPath);
+        var account = SystemAccounts.Instance.FindUser(user) ?? throw new PrivilegeException($"user {user} does not exist");
+        var grp = SystemAccounts.Instance.FindGroup(group) ?? throw new PrivilegeException($"group {group} does not exist");
+        var mine = snapshot.VirtualHosts.Where(v => v.User == user && v.Group == group).ToList();
+        foreach (var vh in mine.Where(v => v.CustomLog is not null))
+            _logs[vh] = new AccessLog(new FileStream(vh.CustomLog!, FileMode.Append, FileAccess.Write, FileShare.ReadWrite));
+        if (mine.FirstOrDefault(v => v.Nice is not null)?.Nice is int nice) Privileges.SetNice(nice);
+        Privileges.DropTo(account, grp, (snapshot.UidMin, snapshot.UidMax), (snapshot.GidMin, snapshot.GidMax));
+        // --- from here on: the vhost user, for good ---
+        Privileges.SetProcessName($"itkd: w {user}");
+        var selector = new VhostSelector(snapshot.VirtualHosts);
+        var files = new StaticFiles();
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton<IConnectionListenerFactory>(_transport);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(5); // Apache's KeepAliveTimeout default
+            k.Listen(new PassedEndPoint(), listen => listen.Use(next => async connection =>
+            {
+                Interlocked.Increment(ref _active);
+                try { await next(connection); }
+                finally
+                {
+                    _requests.TryRemove(connection.ConnectionId, out int served);
+                    if (Interlocked.Decrement(ref _active) == 0) _idleSince = DateTime.UtcNow;
+                    ReportClosed(connection.ConnectionId, served);
+                }
+            }));
+        });
+        var app = builder.Build();
+        app.Run(async context =>
+        {
+            _requests.AddOrUpdate(context.Connection.Id, 1, (_, n) => n + 1);
+            context.Response.Headers.Server = "itkd";
+            var local = context.Connection.LocalIpAddress ?? System.Net.IPAddress.Loopback;
+            var vhost = selector.Select(local, context.Connection.LocalPort, context.Request.Headers.Host.ToString());
+            if (vhost is null || vhost.User != user || vhost.Group != group)
+            {
+                // Another user's vhost on this connection: never serve it, never drop silently.
+                Log.Write(LogEvent.MisdirectedRequest, $"Host '{context.Request.Headers.Host}' belongs to {vhost?.User ?? "no vhost"}; 421");
+                context.Response.StatusCode = StatusCodes.Status421MisdirectedRequest;
+                context.Response.Headers.Connection = "close";
+                await context.Response.WriteAsync("421 Misdirected Request: this connection serves another site; open a new connection.\n");
+                return;
+            }
+            try { await files.ServeAsync(context, vhost); }
+            finally
+            {
+                if (_logs.TryGetValue(vhost, out var log)) log.Write(context, context.Response.ContentLength ?? 0);
+            }
+        });
+
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; _ = app.StopAsync(); });
+        app.Start();
+        Log.Write(LogEvent.WorkerStarted, $"serving {mine.Count} vhost(s) as {user}:{group}");
+        var reader = new Thread(() => ReadChannel(app)) { IsBackground = true, Name = "dispatcher-channel" };
+        reader.Start();
+        using var timer = new Timer(_ =>
+        {
+            foreach (var l in _logs.Values) l.Flush();
+            if (Volatile.Read(ref _active) == 0 && DateTime.UtcNow - _idleSince > TimeSpan.FromSeconds(idleTimeoutSeconds))
+            {
+                Log.Write(LogEvent.WorkerIdleExit, $"idle for {idleTimeoutSeconds} s; exiting");
+                Mono.Unix.Native.Syscall.shutdown(channel, Mono.Unix.Native.ShutdownOption.SHUT_RDWR);
+                _ = app.StopAsync();
+            }
+        }, null, 1000, 1000);
+        app.WaitForShutdown();
+        foreach (var l in _logs.Values) l.Dispose();
+        return 0;
+    }
+
+    /// <summary>Connections from the dispatcher; at end of stream, finish what is in flight and exit.</summary>
+    private void ReadChannel(WebApplication app)
+    {
+        var buffer = new byte[Message.BufferSize];
+        try
+        {
+            while (true)
+            {
+                var m = Message.Receive(channel, buffer);
+                if (m is null) break;
+                if (m.Type != MessageType.Connection || m.Fd < 0 || m.Fields.Length != 1)
+                    throw new ProtocolException($"unexpected {m.Type} from the dispatcher");
+                _idleSince = DateTime.UtcNow;
+                _transport.Add(new Socket(new SafeSocketHandle(m.Fd, ownsHandle: true)), m.Fields[0]);
+            }
+        }
+        catch (Exception e) when (e is ProtocolException or IOException)
+        {
+            Log.Write(LogEvent.WorkerDraining, e.Message);
+        }
+        Log.Write(LogEvent.WorkerDraining, "dispatcher channel closed: finishing in-flight requests");
+        _transport.Complete();
+        _ = app.StopAsync();
+    }
+
+    private void ReportClosed(string connectionId, int served)
+    {
+        try { lock (_channelGate) Message.Of(MessageType.Closed, connectionId, served.ToString()).Send(channel); }
+        catch (IOException) { } // the dispatcher is gone (draining): nobody to tell
+    }
+}
