@@ -25,6 +25,7 @@ public static class Program
         };
         root.SetAction(parsed =>
         {
+            if (parsed.GetValue(role) == "master") Privileged.Spawner.RetitleMaster(args);
             string file = Path.GetFullPath(parsed.GetValue(config)!);
             try
             {

@@ -30,5 +30,13 @@ internal static partial class Native
     [LibraryImport("libc", SetLastError = true)]
     public static partial int getresgid(out uint rgid, out uint egid, out uint sgid);
 
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int execve(string path, string?[] argv, string?[] envp);
+
+    public const int SIG_SETMASK = 2;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int pthread_sigmask(int how, byte[] set, IntPtr oldset);
+
     public static string Error() => Marshal.GetLastPInvokeErrorMessage();
 }

@@ -12,6 +12,30 @@ public static class Spawner
 {
     private static readonly object Gate = new();
 
+    /// <summary>
+    /// Run by the master at start: replaces the process image (same pid, so whoever started
+    /// itkd still holds the master's pid) with itself under the title "itkd: master".
+    /// Returns only when that is not possible; then the master simply keeps its command line.
+    /// </summary>
+    public static void RetitleMaster(string[] args)
+    {
+        const string guard = "ITKD_MASTER_TITLED";
+        if (Environment.GetEnvironmentVariable(guard) == "1" || !File.Exists("/bin/bash")) return;
+        string? self = Environment.ProcessPath;
+        if (self is null || Path.GetFileNameWithoutExtension(self) == "dotnet") return;
+        var argv = new List<string?> { "bash", "-c", "exec -a \"$0\" \"$@\"", "itkd: master", self };
+        argv.AddRange(args);
+        argv.Add(null);
+        // exec keeps the calling thread's signal mask; the runtime blocks signals it uses on
+        // its own threads, and a new runtime that starts with them blocked hangs. Clear it.
+        Native.pthread_sigmask(Native.SIG_SETMASK, new byte[128], IntPtr.Zero);
+        // .NET keeps its own copy of the environment: hand it over explicitly, with the guard.
+        var envp = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .Select(e => $"{e.Key}={e.Value}").Append($"{guard}=1").Cast<string?>().Append(null).ToArray();
+        Native.execve("/bin/bash", argv.ToArray(), envp);
+        // execve failed: carry on with the command line we have.
+    }
+
     /// <summary>Run by the master (root).</summary>
     public static Process Spawn(string title, IReadOnlyList<string> args, IReadOnlyList<int> inheritFds)
     {
