@@ -45,6 +45,8 @@ function Invoke-Build {
     # Mono.Unix P/Invokes libMono.Unix; .NET looks for it beside the calling assembly.
     Copy-Item (Join-Path $bin 'runtimes/linux-x64/native/libMono.Unix.so') $ModuleOut
     Copy-Item (Join-Path $Root 'module/ItkPs.Format.ps1xml') $ModuleOut
+    # itkd beside the module (Start-ItkServer finds it there), in a folder of its own.
+    Invoke-Native dotnet @('publish', (Join-Path $Root 'src/ItkPs.Server/ItkPs.Server.csproj'), '-c', $Configuration, '-o', (Join-Path $ModuleOut 'itkd'), '-nologo', '-v', 'q')
     Copy-Item (Join-Path $Root 'module/en-US/ItkPs.dll-Help.xml') (Join-Path $ModuleOut 'en-US')
     $manifest = Get-Content -Raw (Join-Path $Root 'module/ItkPs.psd1')
     $manifest = $manifest -replace "ModuleVersion\s*=\s*'0\.0\.0'", "ModuleVersion        = '$(Get-ItkVersion)'"

@@ -23,6 +23,10 @@
         'Enable-ItkHttpd'
         'Disable-ItkHttpd'
         'New-ItkModuleSpec'
+        'Start-ItkServer'
+        'Stop-ItkServer'
+        'Get-ItkServer'
+        'Restart-ItkServer'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

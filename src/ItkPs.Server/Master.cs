@@ -28,6 +28,8 @@ public sealed class Master
     private readonly ManualResetEventSlim _wake = new();
     private volatile bool _stop, _reload;
     private Generation? _current;
+    private (DateTime At, bool Ok, string Message)? _lastReload;
+    private string _lastErrors = "";
     private int _generation;
 
     private sealed class Pool
@@ -67,6 +69,7 @@ public sealed class Master
             errors.Add(ConfigDiagnostic.Error(_configFile, 0, "User and Group must name the unprivileged account the dispatcher runs as (e.g. User www-data)."));
         if (config.Listens.Count == 0) errors.Add(ConfigDiagnostic.Error(_configFile, 0, "no Listen directive: itkd would accept nothing."));
         foreach (var e in errors) Console.Error.WriteLine($"itkd: {e}");
+        _lastErrors = string.Join("; ", errors.Select(e => e.ToString()));
         return errors.Count == 0 ? config : null;
     }
 
@@ -250,14 +253,25 @@ public sealed class Master
     {
         Log.Write(LogEvent.ReloadStarted, $"re-reading {_configFile}");
         var config = Load();
-        if (config is null) { Log.Write(LogEvent.ReloadRejected, "configuration has errors; the running one stays"); return; }
-        if (!BindListeners(config, out var error)) { Log.Write(LogEvent.ReloadRejected, $"{error}; the running configuration stays"); return; }
+        if (config is null)
+        {
+            _lastReload = (DateTime.UtcNow, false, $"{_lastErrors}; the running configuration stays");
+            Log.Write(LogEvent.ReloadRejected, _lastReload.Value.Message);
+            return;
+        }
+        if (!BindListeners(config, out var error))
+        {
+            _lastReload = (DateTime.UtcNow, false, $"{error}; the running configuration stays");
+            Log.Write(LogEvent.ReloadRejected, _lastReload.Value.Message);
+            return;
+        }
         var old = _current!;
         _current = StartGeneration(config);
         // The old dispatcher stops accepting; its workers finish what they have, then exit.
         lock (old.SendGate) { try { Message.Of(MessageType.Drain).Send(old.Channel); } catch (IOException) { } }
         var keep = new HashSet<string>(config.Listens.Select(l => Key(l.Address)));
         foreach (var gone in _listeners.Keys.Where(k => !keep.Contains(k)).ToList()) { _listeners[gone].Dispose(); _listeners.Remove(gone); }
+        _lastReload = (DateTime.UtcNow, true, $"generation {_current.Number}");
         Log.Write(LogEvent.ReloadDone, $"generation {_current.Number} serving; generation {old.Number} draining");
     }
 
@@ -333,6 +347,7 @@ public sealed class Master
             started = _started,
             uptimeSeconds = (int)(DateTime.UtcNow - _started).TotalSeconds,
             pools,
+            lastReload = _lastReload is { } r ? new { at = r.At, ok = r.Ok, message = r.Message } : null,
             dispatcher = JsonDocument.Parse(dispatcher).RootElement,
         });
     }

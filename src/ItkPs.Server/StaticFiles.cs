@@ -17,6 +17,7 @@ namespace ItkPs.Server;
 public sealed class StaticFiles
 {
     private readonly FileExtensionContentTypeProvider _types = LoadMimeTypes();
+    private static readonly HashSet<string> KnownMethods = ["POST", "PUT", "DELETE", "CONNECT", "TRACE", "PATCH", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK"];
 
     /// <summary>/etc/mime.types as Apache's TypesConfig reads it, over ASP.NET's built-in table.</summary>
     private static FileExtensionContentTypeProvider LoadMimeTypes()
@@ -39,9 +40,9 @@ public sealed class StaticFiles
         var response = context.Response;
         if (!HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method))
         {
-            if (HttpMethods.IsOptions(request.Method)) { response.Headers.Allow = "GET,HEAD,OPTIONS"; response.StatusCode = 200; return; }
             response.Headers.Allow = "GET,HEAD,OPTIONS";
-            response.StatusCode = 405;
+            // Apache: OPTIONS answers, methods it knows are not allowed on a file, others are not implemented.
+            response.StatusCode = HttpMethods.IsOptions(request.Method) ? 200 : KnownMethods.Contains(request.Method) ? 405 : 501;
             return;
         }
         string raw = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? request.Path.Value ?? "/";
@@ -71,6 +72,7 @@ public sealed class StaticFiles
             path = index;
         }
         else if ((st.st_mode & FilePermissions.S_IFMT) != FilePermissions.S_IFREG) { response.StatusCode = 403; return; }
+        else if (mapped.TrailingSlash) { response.StatusCode = 404; return; } // "/file.html/": no path info on files
 
         FileStream stream;
         try { stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan); }

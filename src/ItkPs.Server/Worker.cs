@@ -79,7 +79,12 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
                 Log.Write(LogEvent.MisdirectedRequest, $"Host '{context.Request.Headers.Host}' belongs to {vhost?.User ?? "no vhost"}; 421");
                 context.Response.StatusCode = StatusCodes.Status421MisdirectedRequest;
                 context.Response.Headers.Connection = "close";
-                await context.Response.WriteAsync("421 Misdirected Request: this connection serves another site; open a new connection.\n");
+                // and make Kestrel close it after this response, whatever the client asked for
+                context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>()?.RequestClose();
+                var body = "421 Misdirected Request: this connection serves another site; open a new connection.\n"u8.ToArray();
+                context.Response.ContentType = "text/plain";
+                context.Response.ContentLength = body.Length;
+                await context.Response.Body.WriteAsync(body);
                 return;
             }
             try { await files.ServeAsync(context, vhost); }

@@ -39,4 +39,37 @@ function Invoke-AsUser([string] $User, [string[]] $Command) {
     [pscustomobject]@{ ExitCode = $LASTEXITCODE; Output = ($out -join "`n") }
 }
 
-Export-ModuleMember -Function New-TestRoot, Remove-TestUser, New-TestUser, Get-TreeSnapshot, Invoke-AsUser
+
+# Sends raw HTTP/1.1 requests on ONE connection and returns the responses (status line,
+# headers, body) in order, plus whether the server closed the connection afterwards.
+function Invoke-RawHttp([string] $HostName = '127.0.0.1', [int] $Port, [string[]] $Requests, [int] $TimeoutMs = 5000) {
+    $client = [System.Net.Sockets.TcpClient]::new($HostName, $Port)
+    try {
+        $client.ReceiveTimeout = $TimeoutMs
+        $stream = $client.GetStream()
+        $reader = [System.IO.StreamReader]::new($stream, [System.Text.Encoding]::Latin1)
+        $responses = foreach ($r in $Requests) {
+            $bytes = [System.Text.Encoding]::ASCII.GetBytes($r)
+            $stream.Write($bytes, 0, $bytes.Length)
+            $status = $reader.ReadLine()
+            if ($null -eq $status) { break }
+            $headers = @{}
+            while (($line = $reader.ReadLine()) -ne '') { $k, $v = $line -split ':\s*', 2; $headers[$k.ToLower()] = $v }
+            $length = [int]($headers['content-length'] ?? 0)
+            $buffer = [char[]]::new($length); $read = 0
+            while ($read -lt $length) { $n = $reader.Read($buffer, $read, $length - $read); if ($n -le 0) { break }; $read += $n }
+            [pscustomobject]@{ Status = [int]($status.Split(' ')[1]); Headers = $headers; Body = [string]::new($buffer, 0, $read) }
+        }
+        $closed = $false
+        $client.ReceiveTimeout = 1000  # closed now, or still open a second later
+        try { $closed = $reader.Read() -eq -1 } catch { $closed = $false }
+        [pscustomobject]@{ Responses = @($responses); Closed = $closed }
+    } finally { $client.Dispose() }
+}
+
+# Status code of one request, as curl sees it (no keep-alive, loopback only).
+function Get-HttpStatus([int] $Port, [string] $HostHeader, [string] $Path, [string[]] $Extra = @()) {
+    [int](& curl -s -o /dev/null -w '%{http_code}' --path-as-is -H "Host: $HostHeader" @Extra "http://127.0.0.1:$Port$Path")
+}
+
+Export-ModuleMember -Function New-TestRoot, Remove-TestUser, New-TestUser, Get-TreeSnapshot, Invoke-AsUser, Invoke-RawHttp, Get-HttpStatus
