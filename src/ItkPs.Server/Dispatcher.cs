@@ -20,14 +20,16 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
     private const int MaxHead = 16384;
     private readonly object _masterGate = new();
     private readonly ConcurrentDictionary<string, WorkerLink> _workers = new();
-    private readonly ConcurrentDictionary<string, TaskCompletionSource<WorkerLink?>> _pending = new();
+    private readonly Dictionary<string, TaskCompletionSource<WorkerLink?>> _pending = new();
     private readonly ConcurrentDictionary<long, (VirtualHost Vhost, WorkerLink Worker)> _inFlight = new();
     private readonly ConcurrentDictionary<VirtualHost, int> _activePerVhost = new();
-    private readonly List<Socket> _listeners = new();
+    private readonly List<int> _listeners = new();
+    private readonly List<Thread> _acceptThreads = new();
     private Snapshot _snapshot = null!;
     private VhostSelector _selector = null!;
     private TimeSpan _headTimeout = TimeSpan.FromSeconds(10);
     private long _nextId, _accepted, _timeouts, _busy;
+    private int _handling;
     private volatile bool _draining;
     private readonly ManualResetEventSlim _done = new();
 
@@ -72,28 +74,42 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
                 switch (m.Type)
                 {
                     case MessageType.Listener when m.Fd >= 0:
-                        var s = new Socket(new SafeSocketHandle(m.Fd, ownsHandle: true));
-                        lock (_listeners) _listeners.Add(s);
+                        lock (_listeners) _listeners.Add(m.Fd);
+                        // Non-blocking: during a reload two dispatchers poll the same socket and
+                        // only one wins each connection.
+                        if (Mono.Unix.Native.Syscall.fcntl(m.Fd, Mono.Unix.Native.FcntlCommand.F_SETFL, (int)Mono.Unix.Native.OpenFlags.O_NONBLOCK) < 0)
+                            throw new IOException($"fcntl(O_NONBLOCK) on listener: {Mono.Unix.Native.Stdlib.GetLastError()}");
                         Log.Write(LogEvent.ListenerReceived, m.Fields.FirstOrDefault() ?? "");
-                        for (int i = 0; i < Environment.ProcessorCount; i++) _ = AcceptLoop(s);
+                        for (int i = 0; i < Math.Max(2, Environment.ProcessorCount); i++)
+                        {
+                            int fd = m.Fd;
+                            var t = new Thread(() => AcceptLoop(fd)) { IsBackground = true, Name = "accept" };
+                            lock (_acceptThreads) _acceptThreads.Add(t);
+                            t.Start();
+                        }
                         break;
                     case MessageType.WorkerChannel when m.Fd >= 0 && m.Fields.Length == 2:
                         var link = new WorkerLink(m.Fields[0], int.Parse(m.Fields[1]), m.Fd);
-                        _workers[link.Key] = link;
+                        TaskCompletionSource<WorkerLink?>? tcs;
+                        lock (_pending) { _workers[link.Key] = link; _pending.Remove(link.Key, out tcs); }
                         new Thread(() => ReadWorker(link)) { IsBackground = true, Name = $"worker-{link.Pid}" }.Start();
-                        if (_pending.TryRemove(link.Key, out var tcs)) tcs.TrySetResult(link);
+                        tcs?.TrySetResult(link);
                         Log.Write(LogEvent.WorkerAttached, $"{link.Key} pid {link.Pid}");
                         break;
                     case MessageType.WorkerFailed when m.Fields.Length == 2:
-                        if (_pending.TryRemove(m.Fields[0], out var failed)) failed.TrySetResult(null);
+                        TaskCompletionSource<WorkerLink?>? failed;
+                        lock (_pending) _pending.Remove(m.Fields[0], out failed);
+                        failed?.TrySetResult(null);
                         Log.Write(LogEvent.WorkerDetached, $"{m.Fields[0]}: {m.Fields[1]}");
                         break;
                     case MessageType.StatusRequest:
                         SendMaster(Message.Of(MessageType.Status, StatusJson()));
                         break;
                     case MessageType.Drain:
-                        Drain();
-                        return;
+                        // On its own thread: connections still waiting for a worker need this
+                        // loop to receive the worker's channel.
+                        new Thread(Drain) { IsBackground = true, Name = "drain" }.Start();
+                        break;
                     default:
                         if (m.Fd >= 0) Mono.Unix.Native.Syscall.close(m.Fd);
                         throw new ProtocolException($"unexpected {m.Type} from the master");
@@ -108,37 +124,49 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
     }
 
     /// <summary>Stop accepting; closing each worker channel tells the worker to finish and exit.</summary>
+    private int _drainStarted;
+
     private void Drain()
     {
-        if (_draining) return;
+        if (Interlocked.Exchange(ref _drainStarted, 1) == 1) return;
         _draining = true;
         Log.Write(LogEvent.Draining, "no longer accepting; workers finish their connections");
-        lock (_listeners) { foreach (var l in _listeners) l.Dispose(); _listeners.Clear(); }
+        // The listening sockets are shared with the master and the next dispatcher: this one only
+        // stops polling them (closing them through .NET with an accept pending would be an
+        // abortive close, and SO_LINGER 0 on a listener is inherited by every later connection).
+        // Its descriptors go with the process.
+        // Connections already accepted are still routed (the next generation takes new ones):
+        // first every accept thread is out of accept4, then every accepted connection is passed.
+        lock (_acceptThreads) foreach (var t in _acceptThreads) t.Join();
+        var deadline = DateTime.UtcNow + _headTimeout + TimeSpan.FromSeconds(5);
+        while (Volatile.Read(ref _handling) > 0 && DateTime.UtcNow < deadline) Thread.Sleep(5);
+        Log.Write(LogEvent.Draining, $"routing done (still routing {Volatile.Read(ref _handling)}; accepted {Interlocked.Read(ref _accepted)}, passed {_workers.Values.Sum(w => w.Passed)})");
         foreach (var w in _workers.Values) Mono.Unix.Native.Syscall.shutdown(w.Channel, Mono.Unix.Native.ShutdownOption.SHUT_WR);
         _done.Set();
     }
 
-    private async Task AcceptLoop(Socket listener)
+    /// <summary>poll + accept4 on the shared listener until draining; each connection is routed asynchronously.</summary>
+    private void AcceptLoop(int listener)
     {
+        var fds = new[] { new Mono.Unix.Native.Pollfd { fd = listener, events = Mono.Unix.Native.PollEvents.POLLIN } };
         while (!_draining)
         {
-            Socket client;
-            try { client = await listener.AcceptAsync(); }
-            catch (Exception) when (_draining) { return; }
-            catch (SocketException) { continue; }
-            catch (ObjectDisposedException) { return; }
+            if (Mono.Unix.Native.Syscall.poll(fds, 200) <= 0) continue;
+            int fd = Mono.Unix.Native.Syscall.accept4(listener, null!, Mono.Unix.Native.UnixSocketFlags.SOCK_CLOEXEC | Mono.Unix.Native.UnixSocketFlags.SOCK_NONBLOCK);
+            if (fd < 0) continue; // EAGAIN: another accept thread (or dispatcher) took it
             Interlocked.Increment(ref _accepted);
-            _ = Handle(client);
+            Interlocked.Increment(ref _handling); // before Drain can see this thread gone
+            var client = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+            _ = Handle(client).ContinueWith(_ => Interlocked.Decrement(ref _handling), TaskScheduler.Default);
         }
     }
 
     private async Task Handle(Socket client)
     {
-        bool passed = false;
         try
         {
             var (head, length, timedOut) = await PeekHead(client);
-            if (length == 0) return; // closed or idle without a byte: just close
+            if (length == 0) { Log.Write(LogEvent.ClientTimeout, "client closed before sending a request"); return; }
             if (timedOut)
             {
                 Interlocked.Increment(ref _timeouts);
@@ -151,7 +179,7 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
             var local = (IPEndPoint)client.LocalEndPoint!;
             var vhost = _selector.Select(local.Address, local.Port, host);
             if (vhost is null) { Log.Write(LogEvent.NoVhost, $"no vhost for {local}"); await Reply(client, 404, "Not Found"); return; }
-            if (vhost.MaxClients is int max && _activePerVhost.GetValueOrDefault(vhost) >= max)
+            if (vhost.MaxClients is int max && !await SlotFree(vhost, max))
             {
                 Interlocked.Increment(ref _busy);
                 Log.Write(LogEvent.VhostBusy, $"{vhost.Name}: MaxClientsVHost {max} reached; 503");
@@ -164,11 +192,14 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
             _inFlight[id] = (vhost, worker);
             _activePerVhost.AddOrUpdate(vhost, 1, (_, n) => n + 1);
             Interlocked.Increment(ref worker.Active);
+            // The worker gets a duplicate; this process then closes its own descriptor the
+            // ordinary way (no operation is pending, so the close is not abortive).
+            int copy = Mono.Unix.Native.Syscall.dup((int)client.Handle);
             try
             {
-                lock (worker.Gate) new Message(MessageType.Connection, [id.ToString()], (int)client.Handle).Send(worker.Channel);
+                if (copy < 0) throw new IOException($"dup: {Mono.Unix.Native.Stdlib.GetLastError()}");
+                lock (worker.Gate) new Message(MessageType.Connection, [id.ToString()], copy).Send(worker.Channel);
                 Interlocked.Increment(ref worker.Passed);
-                passed = true;
             }
             catch (IOException)
             {
@@ -176,14 +207,15 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
                 worker.Dead = true;
                 await Reply(client, 503, "Service Unavailable");
             }
+            finally { if (copy >= 0) Mono.Unix.Native.Syscall.close(copy); }
         }
-        catch (SocketException) { }
-        catch (ObjectDisposedException) { }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
+        {
+            Log.Write(LogEvent.ClientTimeout, $"connection dropped while routing: {e.GetType().Name}: {e.Message}");
+        }
         finally
         {
-            // Our copy of the descriptor only; the worker has its own.
-            if (passed) { client.SafeHandle.SetHandleAsInvalid(); Mono.Unix.Native.Syscall.close((int)client.Handle); }
-            else client.Dispose();
+            client.Dispose(); // after a hand-over: only this process's descriptor; the worker has its own
         }
     }
 
@@ -243,14 +275,38 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
         try { await client.SendAsync(bytes); client.Shutdown(SocketShutdown.Send); } catch (SocketException) { }
     }
 
+    /// <summary>
+    /// MaxClientsVHost: the count drops when the worker reports a connection closed, a moment
+    /// after the client saw its response; a client that reconnects at once is given that moment
+    /// (up to 200 ms) before it is turned away, as Apache's synchronous scoreboard would not.
+    /// </summary>
+    private async Task<bool> SlotFree(VirtualHost vhost, int max)
+    {
+        for (int waited = 0; _activePerVhost.GetValueOrDefault(vhost) >= max; waited += 5)
+        {
+            if (waited >= 200) return false;
+            await Task.Delay(5);
+        }
+        return true;
+    }
+
     private async Task<WorkerLink?> GetWorker(string key, string user, string group)
     {
         if (_workers.TryGetValue(key, out var w) && !w.Dead) return w;
+        TaskCompletionSource<WorkerLink?> tcs;
         bool first = false;
-        var tcs = _pending.GetOrAdd(key, _ => { first = true; return new TaskCompletionSource<WorkerLink?>(TaskCreationOptions.RunContinuationsAsynchronously); });
+        lock (_pending)
+        {
+            if (_workers.TryGetValue(key, out w) && !w.Dead) return w;
+            if (!_pending.TryGetValue(key, out tcs!))
+            {
+                _pending[key] = tcs = new TaskCompletionSource<WorkerLink?>(TaskCreationOptions.RunContinuationsAsynchronously);
+                first = true; // exactly one request to the master per missing pool
+            }
+        }
         if (first) SendMaster(Message.Of(MessageType.NeedWorker, user, group));
         var done = await Task.WhenAny(tcs.Task, Task.Delay(TimeSpan.FromSeconds(15)));
-        if (done != tcs.Task) { _pending.TryRemove(key, out _); return null; }
+        if (done != tcs.Task) { lock (_pending) _pending.Remove(key, out _); return null; }
         return tcs.Task.Result;
     }
 

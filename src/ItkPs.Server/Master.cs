@@ -27,8 +27,10 @@ public sealed class Master
     private readonly Dictionary<string, Pool> _pools = new();
     private readonly ManualResetEventSlim _wake = new();
     private volatile bool _stop, _reload;
-    private Generation? _current;
-    private (DateTime At, bool Ok, string Message)? _lastReload;
+    private volatile Generation? _current;
+    private volatile Box? _lastReloadBox;
+    private (DateTime At, bool Ok, string Message)? _lastReload { get => _lastReloadBox?.Value; set => _lastReloadBox = value is null ? null : new Box(value.Value); }
+    private sealed record Box((DateTime At, bool Ok, string Message) Value);
     private string _lastErrors = "";
     private int _generation;
 
@@ -283,7 +285,7 @@ public sealed class Master
         CloseListeners();
         List<Process> all;
         lock (_gate) all = _pools.Values.SelectMany(p => p.Workers).Append(gen.Dispatcher).ToList();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var deadline = DateTime.UtcNow.AddSeconds(Worker.DrainSeconds + 30);
         foreach (var p in all)
         {
             var left = deadline - DateTime.UtcNow;
@@ -328,6 +330,9 @@ public sealed class Master
 
     private async Task<string> Status()
     {
+        // The reload result first, then the generation: Reload sets them in the other order,
+        // so a reader never sees a new result with the old generation.
+        var lastReload = _lastReload;
         var gen = _current!;
         var tcs = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         gen.PendingStatus = tcs;
@@ -347,7 +352,7 @@ public sealed class Master
             started = _started,
             uptimeSeconds = (int)(DateTime.UtcNow - _started).TotalSeconds,
             pools,
-            lastReload = _lastReload is { } r ? new { at = r.At, ok = r.Ok, message = r.Message } : null,
+            lastReload = lastReload is { } r ? new { at = r.At, ok = r.Ok, message = r.Message } : null,
             dispatcher = JsonDocument.Parse(dispatcher).RootElement,
         });
     }

@@ -30,22 +30,37 @@ public sealed class PassedConnectionListenerFactory : IConnectionListenerFactory
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
         ValueTask.FromResult<IConnectionListener>(this);
 
+    private int _open;
+
+    /// <summary>Connections handed to Kestrel and not yet disposed (their output not yet all in the kernel).</summary>
+    public int Open => Volatile.Read(ref _open);
+
     /// <summary>Hands a received client socket to Kestrel under the dispatcher's connection id.</summary>
     public void Add(Socket socket, string connectionId)
     {
         var context = _factory.Create(socket);
         context.ConnectionId = connectionId;
-        if (!_incoming.Writer.TryWrite(context)) { socket.Dispose(); }
+        Interlocked.Increment(ref _open);
+        if (!_incoming.Writer.TryWrite(new TrackedConnection(context, () => Interlocked.Decrement(ref _open))))
+        {
+            Interlocked.Decrement(ref _open);
+            Log.Write(LogEvent.RequestFailed, $"connection {connectionId} arrived after the listener closed; dropped");
+            socket.Dispose();
+        }
     }
 
     /// <summary>No more connections will come (the dispatcher channel closed).</summary>
     public void Complete() => _incoming.Writer.TryComplete();
 
+    /// <summary>Set once the channel is complete and every queued connection went to Kestrel.</summary>
+    public Task Drained => _incoming.Reader.Completion;
+
     public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
     {
         try
         {
-            if (await _incoming.Reader.WaitToReadAsync(cancellationToken) && _incoming.Reader.TryRead(out var c)) return c;
+            while (await _incoming.Reader.WaitToReadAsync(cancellationToken))
+                if (_incoming.Reader.TryRead(out var c)) return c;
         }
         catch (OperationCanceledException) { }
         return null;
@@ -54,4 +69,29 @@ public sealed class PassedConnectionListenerFactory : IConnectionListenerFactory
     public ValueTask UnbindAsync(CancellationToken cancellationToken = default) { Complete(); return ValueTask.CompletedTask; }
 
     public ValueTask DisposeAsync() { Complete(); _factory.Dispose(); return ValueTask.CompletedTask; }
+}
+
+/// <summary>
+/// Kestrel's socket connection, counted until Kestrel disposes it: only then has the socket
+/// transport pushed the last bytes of the response into the kernel, so a draining worker
+/// waits for this count before it exits (else the end of a download would be lost).
+/// </summary>
+internal sealed class TrackedConnection(ConnectionContext inner, Action disposed) : ConnectionContext
+{
+    private int _disposed;
+    public override string ConnectionId { get => inner.ConnectionId; set => inner.ConnectionId = value; }
+    public override Microsoft.AspNetCore.Http.Features.IFeatureCollection Features => inner.Features;
+    public override IDictionary<object, object?> Items { get => inner.Items; set => inner.Items = value; }
+    public override System.IO.Pipelines.IDuplexPipe Transport { get => inner.Transport; set => inner.Transport = value; }
+    public override CancellationToken ConnectionClosed { get => inner.ConnectionClosed; set => inner.ConnectionClosed = value; }
+    public override EndPoint? LocalEndPoint { get => inner.LocalEndPoint; set => inner.LocalEndPoint = value; }
+    public override EndPoint? RemoteEndPoint { get => inner.RemoteEndPoint; set => inner.RemoteEndPoint = value; }
+    public override void Abort(ConnectionAbortedException abortReason) => inner.Abort(abortReason);
+    public override void Abort() => inner.Abort();
+
+    public override async ValueTask DisposeAsync()
+    {
+        try { await inner.DisposeAsync(); }
+        finally { if (Interlocked.Exchange(ref _disposed, 1) == 0) disposed(); }
+    }
 }

@@ -17,7 +17,7 @@ namespace ItkPs.Server;
 public sealed class StaticFiles
 {
     private readonly FileExtensionContentTypeProvider _types = LoadMimeTypes();
-    private static readonly HashSet<string> KnownMethods = ["POST", "PUT", "DELETE", "CONNECT", "TRACE", "PATCH", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK"];
+    private static readonly HashSet<string> KnownMethods = ["PUT", "DELETE", "CONNECT", "TRACE", "PATCH", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK"];
 
     /// <summary>/etc/mime.types as Apache's TypesConfig reads it, over ASP.NET's built-in table.</summary>
     private static FileExtensionContentTypeProvider LoadMimeTypes()
@@ -38,7 +38,8 @@ public sealed class StaticFiles
     {
         var request = context.Request;
         var response = context.Response;
-        if (!HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method))
+        // Apache's default handler answers POST on a file like GET (the body is read and dropped).
+        if (!HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method) && !HttpMethods.IsPost(request.Method))
         {
             response.Headers.Allow = "GET,HEAD,OPTIONS";
             // Apache: OPTIONS answers, methods it knows are not allowed on a file, others are not implemented.

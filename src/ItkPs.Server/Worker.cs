@@ -24,9 +24,13 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
 {
     private readonly ConcurrentDictionary<string, int> _requests = new();
     private readonly PassedConnectionListenerFactory _transport = new();
+    /// <summary>How long a draining worker lets in-flight responses run (a slow download).</summary>
+    public const int DrainSeconds = 120;
     private readonly Dictionary<VirtualHost, AccessLog> _logs = new();
     private readonly object _channelGate = new();
     private int _active;
+    private volatile bool _draining;
+    private readonly ConcurrentDictionary<string, Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature> _lifetimes = new();
     private DateTime _idleSince = DateTime.UtcNow;
 
     public int Run()
@@ -57,9 +61,12 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
             k.Listen(new PassedEndPoint(), listen => listen.Use(next => async connection =>
             {
                 Interlocked.Increment(ref _active);
+                var lifetime = connection.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>();
+                if (lifetime is not null) _lifetimes[connection.ConnectionId] = lifetime;
                 try { await next(connection); }
                 finally
                 {
+                    _lifetimes.TryRemove(connection.ConnectionId, out _);
                     _requests.TryRemove(connection.ConnectionId, out int served);
                     if (Interlocked.Decrement(ref _active) == 0) _idleSince = DateTime.UtcNow;
                     ReportClosed(connection.ConnectionId, served);
@@ -70,6 +77,8 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
         app.Run(async context =>
         {
             _requests.AddOrUpdate(context.Connection.Id, 1, (_, n) => n + 1);
+            // Draining: this response is the connection's last.
+            if (_draining) context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>()?.RequestClose();
             context.Response.Headers.Server = "itkd";
             var local = context.Connection.LocalIpAddress ?? System.Net.IPAddress.Loopback;
             var vhost = selector.Select(local, context.Connection.LocalPort, context.Request.Headers.Host.ToString());
@@ -94,7 +103,9 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
             }
         });
 
-        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; _ = app.StopAsync(); });
+        // One graceful stop for every reason (SIGTERM, idle, dispatcher gone): StopApplication lets
+        // WaitForShutdown run the host's StopAsync once, which waits for in-flight requests.
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; new Thread(() => Drain(app)) { IsBackground = true }.Start(); });
         app.Start();
         Log.Write(LogEvent.WorkerStarted, $"serving {mine.Count} vhost(s) as {user}:{group}");
         var reader = new Thread(() => ReadChannel(app)) { IsBackground = true, Name = "dispatcher-channel" };
@@ -106,10 +117,13 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
             {
                 Log.Write(LogEvent.WorkerIdleExit, $"idle for {idleTimeoutSeconds} s; exiting");
                 Mono.Unix.Native.Syscall.shutdown(channel, Mono.Unix.Native.ShutdownOption.SHUT_RDWR);
-                _ = app.StopAsync();
             }
         }, null, 1000, 1000);
         app.WaitForShutdown();
+        // The host has stopped; let every connection finish handing its output to the kernel.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (_transport.Open > 0 && DateTime.UtcNow < deadline) Thread.Sleep(10);
+        Log.Write(LogEvent.WorkerDraining, $"host stopped; open {_transport.Open}");
         foreach (var l in _logs.Values) l.Dispose();
         return 0;
     }
@@ -118,6 +132,7 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
     private void ReadChannel(WebApplication app)
     {
         var buffer = new byte[Message.BufferSize];
+        int received = 0;
         try
         {
             while (true)
@@ -127,6 +142,7 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
                 if (m.Type != MessageType.Connection || m.Fd < 0 || m.Fields.Length != 1)
                     throw new ProtocolException($"unexpected {m.Type} from the dispatcher");
                 _idleSince = DateTime.UtcNow;
+                received++;
                 _transport.Add(new Socket(new SafeSocketHandle(m.Fd, ownsHandle: true)), m.Fields[0]);
             }
         }
@@ -134,9 +150,34 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
         {
             Log.Write(LogEvent.WorkerDraining, e.Message);
         }
-        Log.Write(LogEvent.WorkerDraining, "dispatcher channel closed: finishing in-flight requests");
+        Log.Write(LogEvent.WorkerDraining, $"dispatcher channel closed after {received} connection(s): finishing in-flight requests");
+        Drain(app);
+    }
+
+    /// <summary>
+    /// A graceful end that does not lean on the host's shutdown: connections already handed
+    /// over are still accepted, every connection is asked to close after its current response
+    /// (idle keep-alive ones close at once), and the host stops only when none is left.
+    /// </summary>
+    private void Drain(WebApplication app)
+    {
+        if (_draining) return;
+        _draining = true;
         _transport.Complete();
-        _ = app.StopAsync();
+        _transport.Drained.Wait(TimeSpan.FromSeconds(10));
+        // Open counts a connection from hand-over to disposal, so one Kestrel has dequeued but
+        // not yet started is waited for too.
+        var deadline = DateTime.UtcNow.AddSeconds(DrainSeconds);
+        while (_transport.Open > 0 && DateTime.UtcNow < deadline)
+        {
+            // Only connections that have had a request: a fresh one holds a request the
+            // dispatcher already saw, which must be answered, not dropped.
+            foreach (var (id, l) in _lifetimes)
+                if (_requests.ContainsKey(id)) l.RequestClose();
+            Thread.Sleep(20);
+        }
+        Log.Write(LogEvent.WorkerDraining, $"connections done (active {Volatile.Read(ref _active)}, open {_transport.Open}); stopping");
+        app.Lifetime.StopApplication();
     }
 
     private void ReportClosed(string connectionId, int served)

@@ -45,7 +45,7 @@ AfterAll {
     Remove-Item -Recurse -Force $Base -ErrorAction SilentlyContinue
 }
 
-Describe 'itkd processes (/proc/<pid>/status)' {
+Describe 'itkd processes (/proc/PID/status)' {
     BeforeAll {
         function Get-Status([int] $ProcessId) {
             $s = @{}
@@ -163,5 +163,198 @@ Describe 'Slow clients' {
             $reader = [IO.StreamReader]::new($s)
             $reader.ReadLine() | Should -Be 'HTTP/1.1 408 Request Timeout'
         } finally { $idle.Dispose(); $partial.Dispose() }
+    }
+}
+
+Describe 'MaxClientsVHost and reload' {
+    It 'a reload applies the new limit; over it the vhost answers 503 while others are served' {
+        Set-ItkVhost -ConfigRoot $Root -Name 'b.itkt.test' -MaxClients 1
+        $before = (Get-ItkServer -ControlSocket $Sock).Generation
+        (Restart-ItkServer -ControlSocket $Sock -PassThru).Generation | Should -Be ($before + 1)
+        $out = Join-Path $Base 'slow-b.bin'
+        $slow = Start-Tool curl @('-s', '--limit-rate', '8M', '-H', 'Host: b.itkt.test', '-o', $out, "http://127.0.0.1:$Port/big.bin")
+        try {
+            Wait-Until { (Test-Path $out) -and (Get-Item $out).Length -gt 0 } -What 'the slow download to start'
+            (Get-ItkServer -ControlSocket $Sock).Pools.User | Should -Contain 'itkt-b' 
+            (Get-HttpStatus $Port 'b.itkt.test' '/page.txt') | Should -Be 503
+            (Get-HttpStatus $Port 'a.itkt.test' '/page.txt') | Should -Be 200
+        } finally { $slow.WaitForExit(30000) | Out-Null }
+        (Get-HttpStatus $Port 'b.itkt.test' '/page.txt') | Should -Be 200 -Because 'the slot is free again'
+    }
+
+    It 'a bad configuration given to a reload keeps the old one running' {
+        $file = Join-Path $Root 'vhosts.d/b.itkt.test.conf'
+        $good = Get-Content -Raw $file
+        try {
+            Add-Content $file '<VirtualHost'
+            Restart-ItkServer -ControlSocket $Sock -ErrorVariable err -ErrorAction SilentlyContinue
+            $err[0].FullyQualifiedErrorId | Should -BeLike 'ReloadRejected,*'
+            $err[0].Exception.Message | Should -Match 'b\.itkt\.test\.conf:\d+'
+            (Get-HttpStatus $Port 'a.itkt.test' '/page.txt') | Should -Be 200
+        } finally { Set-Content -Path $file -Value $good -NoNewline }
+    }
+}
+
+Describe 'Supervision under load' {
+    It 'a worker killed with SIGKILL under load is replaced; requests after the respawn succeed' {
+        $victim = ((Get-ItkServer -ControlSocket $Sock).Pools | Where-Object User -eq 'itkt-a').WorkerPids[0]
+        $wrkOut = Join-Path $Base 'wrk-kill.txt'
+        $wrk = Start-Tool wrk @('-t1', '-c4', '-d3s', '-H', 'Host: a.itkt.test', "http://127.0.0.1:$Port/page.txt") $wrkOut
+        Wait-Until { ((Get-ItkServer -ControlSocket $Sock).Pools | Where-Object User -eq 'itkt-a').ActiveConnections -ge 1 } -What 'load on the worker'
+        kill -KILL $victim
+        $wrk.WaitForExit(20000) | Should -BeTrue
+        Set-Content $wrkOut $wrk.OutputText.Result
+        $codes = 1..20 | ForEach-Object { Get-HttpStatus $Port 'a.itkt.test' '/page.txt' }
+        $codes | Should -Be (@(200) * 20)
+        $pool = (Get-ItkServer -ControlSocket $Sock).Pools | Where-Object User -eq 'itkt-a'
+        $pool.Crashes | Should -BeGreaterOrEqual 1
+        $pool.WorkerPids | Should -Not -Contain $victim
+    }
+
+    It 'SIGHUP under load (a new connection per request) fails no request' {
+        $wrkOut = Join-Path $Base 'wrk-hup.txt'
+        $wrk = Start-Tool wrk @('-t2', '-c8', '-d4s', '-H', 'Connection: close', '-H', 'Host: a.itkt.test', "http://127.0.0.1:$Port/page.txt") $wrkOut
+        $accepted = { ((Get-ItkServer -ControlSocket $Sock).Pools | Where-Object User -eq 'itkt-a').Connections }
+        $start = & $accepted
+        Wait-Until { (& $accepted) -gt $start + 500 } -What 'load before the reload'
+        Restart-ItkServer -ControlSocket $Sock | Out-Null
+        Restart-ItkServer -ControlSocket $Sock | Out-Null
+        $wrk.WaitForExit(30000) | Should -BeTrue
+        Set-Content $wrkOut $wrk.OutputText.Result
+        $report = Get-Content -Raw $wrkOut
+        $report | Should -Match 'requests in'
+        [int]([regex]::Match($report, '(\d+) requests in').Groups[1].Value) | Should -BeGreaterThan 100
+        $report | Should -Not -Match 'Socket errors'
+        $report | Should -Not -Match 'Non-2xx'
+    }
+}
+
+Describe 'Status codes agree with real Apache + mpm-itk on the same vhost files' {
+    BeforeAll {
+        $script:Cases = @(
+            @('index', 'a.itkt.test', '/', @()), @('file', 'a.itkt.test', '/index.html', @()), @('text', 'a.itkt.test', '/page.txt', @()),
+            @('HEAD', 'a.itkt.test', '/page.txt', @('-I')), @('missing', 'a.itkt.test', '/missing.html', @()),
+            @('dir without slash', 'a.itkt.test', '/sub', @()), @('dir index', 'a.itkt.test', '/sub/', @()),
+            @('dir without index', 'a.itkt.test', '/empty/', @()), @('empty without slash', 'a.itkt.test', '/empty', @()),
+            @('.htpasswd', 'a.itkt.test', '/.htpasswd', @()), @('.htaccess', 'a.itkt.test', '/.htaccess', @()),
+            @('encoded .htaccess', 'a.itkt.test', '/%2ehtaccess', @()), @('EACCES file', 'a.itkt.test', '/secret-dir/data.txt', @()),
+            @('EACCES dir', 'a.itkt.test', '/secret-dir/', @()), @('symlink to b', 'a.itkt.test', '/link-to-b.txt', @()),
+            @('dotdot', 'a.itkt.test', '/../b/page.txt', @()), @('encoded dotdot', 'a.itkt.test', '/%2e%2e/b/page.txt', @()),
+            @('dotdot inside', 'a.itkt.test', '/sub/../page.txt', @()), @('encoded slash', 'a.itkt.test', '/%2fetc%2fpasswd', @()),
+            @('dotdot encoded slash', 'a.itkt.test', '/..%2fb', @()), @('file with slash', 'a.itkt.test', '/page.txt/', @()),
+            @('file path info', 'a.itkt.test', '/page.txt/extra', @()), @('double slash', 'a.itkt.test', '//page.txt', @()),
+            @('query', 'a.itkt.test', '/page.txt?x=1&y=2', @()), @('encoded letter', 'a.itkt.test', '/%70age.txt', @()),
+            @('bad escape', 'a.itkt.test', '/%zz', @()), @('POST', 'a.itkt.test', '/page.txt', @('-X', 'POST', '-d', 'x=1')),
+            @('PUT', 'a.itkt.test', '/page.txt', @('-X', 'PUT', '-d', 'x')), @('DELETE', 'a.itkt.test', '/page.txt', @('-X', 'DELETE')),
+            @('OPTIONS', 'a.itkt.test', '/page.txt', @('-X', 'OPTIONS')), @('unknown method', 'a.itkt.test', '/page.txt', @('-X', 'FOO')),
+            @('range', 'a.itkt.test', '/page.txt', @('-r', '0-3')), @('range past end', 'a.itkt.test', '/page.txt', @('-r', '999999-')),
+            @('unknown host', 'nowhere.test', '/page.txt', @()), @('other tenant', 'b.itkt.test', '/page.txt', @()),
+            @('alias', 'www.b.itkt.test', '/', @()), @('big file', 'b.itkt.test', '/big.bin', @()),
+            @('index with slash', 'a.itkt.test', '/sub/index.html/', @())
+        )
+        function Get-Table {
+            foreach ($c in $Cases) { [pscustomobject]@{ Case = $c[0]; Status = Get-HttpStatus $Port $c[1] $c[2] $c[3] } }
+            # conditional GET with the server's own validator
+            $etag = ((curl -sI -H 'Host: a.itkt.test' "http://127.0.0.1:$Port/page.txt") -match '^etag:' -replace '^etag:\s*', '').Trim()
+            [pscustomobject]@{ Case = 'If-None-Match'; Status = Get-HttpStatus $Port 'a.itkt.test' '/page.txt' @('-H', "If-None-Match: $etag") }
+        }
+        $script:ItkdTable = @(Get-Table)
+    }
+
+    It 'has at least 30 cases' { $ItkdTable.Count | Should -BeGreaterOrEqual 30 }
+
+    It 'SIGTERM lets an in-flight slow download complete' {
+        $out = Join-Path $Base 'slow-a.bin'
+        $slow = Start-Tool curl @('-s', '--fail', '--limit-rate', '8M', '-H', 'Host: a.itkt.test', '-o', $out, "http://127.0.0.1:$Port/big.bin")
+        Wait-Until { (Test-Path $out) -and (Get-Item $out).Length -gt 0 } -What 'the slow download to start'
+        Stop-ItkServer -ControlSocket $Sock -Confirm:$false
+        $slow.WaitForExit(30000) | Should -BeTrue
+        if ($slow.ExitCode -ne 0) { Get-Content $LogFile -Tail 25 | Write-Host }
+        $slow.ExitCode | Should -Be 0
+        (Get-Item $out).Length | Should -Be 20MB
+        Get-Process -Id $Server.Pid -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+    }
+
+    It 'matches Apache for every case' {
+        $conf = Join-Path $Base 'apache.conf'
+        @"
+ServerRoot /etc/apache2
+ServerName localhost
+PidFile $Base/apache.pid
+Mutex file:$Base default
+ErrorLog $Base/apache-error.log
+LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
+LoadModule mpm_itk_module /usr/lib/apache2/modules/mpm_itk.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
+LoadModule autoindex_module /usr/lib/apache2/modules/mod_autoindex.so
+TypesConfig /etc/mime.types
+User www-data
+Group www-data
+Listen 127.0.0.1:$Port
+DirectoryIndex index.html
+<Directory />
+    AllowOverride None
+    Require all denied
+</Directory>
+<Files ".ht*">
+    Require all denied
+</Files>
+Include $Root/vhosts.d/*.conf
+"@ | Set-Content $conf
+        $env:APACHE_RUN_DIR = $Base; $env:APACHE_LOCK_DIR = $Base; $env:APACHE_LOG_DIR = $Base
+        & /usr/sbin/apache2 -f $conf -k start
+        $LASTEXITCODE | Should -Be 0
+        try {
+            Wait-Until { (Get-HttpStatus $Port 'a.itkt.test' '/page.txt') -eq 200 } -What 'Apache to answer' 
+            $apacheTable = @(Get-Table)
+        } finally {
+            $apachePid = [int](Get-Content "$Base/apache.pid")
+            kill -TERM $apachePid
+            Wait-Process -Id $apachePid -Timeout 10 -ErrorAction SilentlyContinue
+        }
+        $diff = for ($i = 0; $i -lt $ItkdTable.Count; $i++) {
+            if ($ItkdTable[$i].Status -ne $apacheTable[$i].Status) { "$($ItkdTable[$i].Case): itkd $($ItkdTable[$i].Status), apache $($apacheTable[$i].Status)" }
+        }
+        $ItkdTable | ForEach-Object -Begin { $i = 0 } -Process { Write-Host ("{0,-22} itkd {1}  apache {2}" -f $_.Case, $_.Status, $apacheTable[$i++].Status) }
+        $diff | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'Bad configuration stops start-up with one clear error' {
+    BeforeAll {
+        $script:BadRoot = Join-Path $Base 'bad'
+        $script:BadSock = Join-Path $Base 'bad.sock'
+        function Start-Bad([string] $VhostText, [string] $Main = '') {
+            Remove-Item -Recurse -Force $BadRoot -ErrorAction SilentlyContinue
+            New-Item -ItemType Directory "$BadRoot/vhosts.d" -Force | Out-Null
+            "User www-data`nGroup www-data`nListen 127.0.0.1:18212`n$Main`nIncludeOptional $BadRoot/vhosts.d/*.conf" | Set-Content "$BadRoot/itkps.conf"
+            $VhostText | Set-Content "$BadRoot/vhosts.d/bad.conf"
+            try { Start-ItkServer -ConfigRoot $BadRoot -ControlSocket $BadSock -LogPath "$Base/bad.log" -TimeoutSeconds 20 -ErrorAction Stop; 'started' }
+            catch { $_ }
+        }
+    }
+
+    It 'refuses <Case>' -ForEach @(
+        @{ Case = 'uid 0'; Vhost = "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /tmp`nAssignUserID root root`n</VirtualHost>"; Main = ''; Pattern = 'bad\.conf:1: error: .*uid 0' }
+        @{ Case = 'an unknown user'; Vhost = "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /tmp`nAssignUserID itkt-nobody itkt-nobody`n</VirtualHost>"; Main = ''; Pattern = "bad\.conf:1: error: .*'itkt-nobody' does not exist" }
+        @{ Case = 'ids outside LimitUIDRange'; Vhost = "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /tmp`nAssignUserID itkt-a itkt-a`n</VirtualHost>"; Main = 'LimitUIDRange 60000 60100'; Pattern = 'bad\.conf:1: error: .*outside LimitUIDRange 60000-60100' }
+        @{ Case = 'a missing DocumentRoot'; Vhost = "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /nonexistent/itkps`nAssignUserID itkt-a itkt-a`n</VirtualHost>"; Main = ''; Pattern = "bad\.conf:1: error: .*DocumentRoot '/nonexistent/itkps' does not exist" }
+    ) {
+        $r = Start-Bad $Vhost $Main
+        $r | Should -BeOfType System.Management.Automation.ErrorRecord
+        $r.FullyQualifiedErrorId | Should -BeLike 'ServerStartFailed,*'
+        $r.Exception.Message | Should -Match $Pattern
+    }
+
+    It 'refuses a port in use, naming the Listen line' {
+        $blocker = [System.Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 18212)
+        $blocker.Start()
+        try {
+            $r = Start-Bad "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /tmp`nAssignUserID itkt-a itkt-a`n</VirtualHost>"
+            $r.FullyQualifiedErrorId | Should -BeLike 'ServerStartFailed,*'
+            $r.Exception.Message | Should -Match 'itkps\.conf:3: error: Listen 127\.0\.0\.1:18212'
+        } finally { $blocker.Stop() }
     }
 }

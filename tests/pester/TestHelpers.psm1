@@ -72,4 +72,27 @@ function Get-HttpStatus([int] $Port, [string] $HostHeader, [string] $Path, [stri
     [int](& curl -s -o /dev/null -w '%{http_code}' --path-as-is -H "Host: $HostHeader" @Extra "http://127.0.0.1:$Port$Path")
 }
 
-Export-ModuleMember -Function New-TestRoot, Remove-TestUser, New-TestUser, Get-TreeSnapshot, Invoke-AsUser, Invoke-RawHttp, Get-HttpStatus
+# Starts a program with its arguments passed as they are (Start-Process would re-split them),
+# optionally with standard output to a file. Returns the Process.
+function Start-Tool([string] $Program, [string[]] $Arguments, [string] $StdOut) {
+    $psi = [System.Diagnostics.ProcessStartInfo]::new($Program)
+    foreach ($a in $Arguments) { $psi.ArgumentList.Add($a) }
+    if ($StdOut) {
+        $psi.RedirectStandardOutput = $true
+        $p = [System.Diagnostics.Process]::Start($psi)
+        # the output is read whole once the program has exited (wrk and curl print little)
+        $p | Add-Member -NotePropertyName OutputFile -NotePropertyValue $StdOut
+        $p | Add-Member -NotePropertyName OutputText -NotePropertyValue $p.StandardOutput.ReadToEndAsync() -PassThru
+    } else { [System.Diagnostics.Process]::Start($psi) }
+}
+
+# Polls a condition until it holds; throws when the time is up (a test never waits forever).
+function Wait-Until([scriptblock] $Condition, [double] $TimeoutSeconds = 15, [string] $What = 'condition') {
+    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+    while (-not (& $Condition)) {
+        if ([DateTime]::UtcNow -gt $deadline) { throw "timed out after $TimeoutSeconds s waiting for $What" }
+        Start-Sleep -Milliseconds 20
+    }
+}
+
+Export-ModuleMember -Function New-TestRoot, Remove-TestUser, New-TestUser, Get-TreeSnapshot, Invoke-AsUser, Invoke-RawHttp, Get-HttpStatus, Start-Tool, Wait-Until

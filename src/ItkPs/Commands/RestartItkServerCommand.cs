@@ -23,13 +23,13 @@ public sealed class RestartItkServerCommand : ServerCmdlet
     {
         var before = RequireStatus();
         if (!ShouldProcess($"itkd {before.Pid} ({before.ConfigFile})", "Reload the configuration (SIGHUP)")) return;
-        var sent = DateTime.UtcNow.AddSeconds(-1);
         Syscall.kill(before.Pid, Signum.SIGHUP);
+        // Done when the server reports a reload newer than the one it had before.
         ServerStatus? after = null;
-        WaitFor(() => (after = TryStatus()) is { } s && (s.Generation > before.Generation || s.LastReloadAt > sent), TimeSpan.FromSeconds(TimeoutSeconds));
-        if (after is null || after.Generation == before.Generation)
+        WaitFor(() => (after = TryStatus()) is { } s && s.LastReloadAt is { } at && at != before.LastReloadAt, TimeSpan.FromSeconds(TimeoutSeconds));
+        if (after is null || after.LastReloadOk != true)
         {
-            string why = after?.LastReloadOk == false ? after.LastReloadMessage! : $"no new generation within {TimeoutSeconds} s";
+            string why = after?.LastReloadOk == false && after.LastReloadAt != before.LastReloadAt ? after.LastReloadMessage! : $"no reload reported within {TimeoutSeconds} s";
             WriteError(new ErrorRecord(new InvalidOperationException($"itkd {before.Pid} kept generation {before.Generation}: {why}"),
                 "ReloadRejected", ErrorCategory.InvalidData, before.ConfigFile));
             return;

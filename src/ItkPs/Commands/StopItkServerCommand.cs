@@ -16,7 +16,7 @@ public sealed class StopItkServerCommand : ServerCmdlet
 
     [Parameter]
     [ValidateRange(1, 3600)]
-    public int TimeoutSeconds { get; set; } = 60;
+    public int TimeoutSeconds { get; set; } = 180;
 
     [Parameter] public SwitchParameter PassThru { get; set; }
 
