@@ -7,15 +7,20 @@
              (psd1, dlls, native libMono.Unix.so, format and help files).
     Test     Build, then every xunit project and every Pester test (Pester in a child pwsh);
              ends with one line "N passed, N failed" and exits non-zero on any failure.
-    Demo     provisions the example customers into a temporary config root and shows them.
+    Demo     provisions the example customers (users, docroots, vhosts) and serves them with
+             itkd on 127.0.0.1:8080 until Ctrl+C (or -Seconds), then removes what it created.
+    Bench    itkd against Apache + mpm-itk on the same files (../shared/bench/compare.sh),
+             RSS with two busy users, and the first request to a cold pool.
     Package  writes out/ItkPs.<version>.nupkg of the staged module.
 .EXAMPLE
     dotnet tool restore; dotnet pwsh ./build.ps1 -Task Test
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Demo', 'Package')]
+    [ValidateSet('Build', 'Test', 'Demo', 'Bench', 'Package')]
     [string] $Task = 'Build',
+    # Demo: seconds to serve before cleaning up; 0 serves until Ctrl+C.
+    [int] $Seconds = 0,
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release'
 )
@@ -104,38 +109,41 @@ function Invoke-Demo {
     Install-Prerequisites
     Invoke-Build
     Import-Module (Join-Path $ModuleOut 'ItkPs.psd1') -Force
-    # Until itkd serves them, the demo provisions the example customers into a scratch config
-    # root, shows what ItkPs wrote and has real Apache + mpm-itk check it; then removes it all.
     $demoRoot = Join-Path ([IO.Path]::GetTempPath()) "itkps-demo-$PID"
     $runbook = Join-Path $Root 'examples/provision-shared-host.ps1'
     $customers = Import-Csv (Join-Path $Root 'examples/customers.csv')
     $site = @{ ConfigRoot = $demoRoot; WebRoot = (Join-Path $demoRoot 'www'); Customers = $customers }
+    $listen = '127.0.0.1:8080'
+    $sock = Join-Path $demoRoot 'itkd.sock'
     try {
+        New-Item -ItemType Directory -Force $demoRoot | Out-Null
+        chmod 0755 $demoRoot
         Write-Host "Provisioning $($customers.Count) customers into $demoRoot (users, docroots, vhosts, permissions):"
-        & $runbook @site -Listen '127.0.0.1:8080' | Format-Table Name, User, @{ n = 'Changes'; e = { $_.Changes -join ', ' } } | Out-Host
-        Write-Host 'A second run changes nothing:'
-        & $runbook @site -Listen '127.0.0.1:8080' | Format-Table Name, @{ n = 'Changes'; e = { if ($_.Changes) { $_.Changes -join ', ' } else { '(none)' } } } | Out-Host
-        Write-Host 'Get-ItkVhost:'
+        & $runbook @site -Listen $listen | Format-Table Name, User, @{ n = 'Changes'; e = { $_.Changes -join ', ' } } | Out-Host
         Get-ItkVhost -ConfigRoot $demoRoot | Format-Table Name, Listen, User, Group, Aliases | Out-Host
         Write-Host "Test-ItkConfig: $(@(Test-ItkConfig -ConfigRoot $demoRoot).Count) finding(s); Test-ItkVhost: $(@(Test-ItkVhost -ConfigRoot $demoRoot).Count) finding(s)"
-        $apacheConf = Join-Path $demoRoot 'apache.conf'
-        @(
-            'ServerRoot /etc/apache2', 'ServerName localhost', "PidFile $demoRoot/apache.pid", "ErrorLog $demoRoot/apache-error.log"
-            'LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so'
-            'LoadModule mpm_itk_module /usr/lib/apache2/modules/mpm_itk.so'
-            'LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so'
-            'LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so'
-            "Include $demoRoot/itkps.conf"
-        ) | Set-Content $apacheConf
-        Write-Host "Real Apache + mpm-itk on the same files (apache2 -t): $(& /usr/sbin/apache2 -t -f $apacheConf 2>&1)"
-        $first = Get-ChildItem (Join-Path $demoRoot 'vhosts.d') -Filter *.conf | Select-Object -First 1
-        Write-Host "`n--- $($first.FullName)"
-        Get-Content $first | Out-Host
+        $server = Start-ItkServer -ConfigRoot $demoRoot -ControlSocket $sock -LogPath (Join-Path $demoRoot 'itkd.log') -PassThru
+        Write-Host "`nitkd $($server.Pid) is serving them on $listen. Try:"
+        foreach ($c in $customers) { Write-Host "    curl -H 'Host: $($c.Name)' http://$listen/" }
+        Write-Host "    curl -H 'Host: $($customers[0].Name)' http://$listen/.htpasswd      # 403: .ht* files are never served"
+        Write-Host "    ps -eo user,args | grep 'itkd:'                                   # master as root, dispatcher, one worker per user"
+        Write-Host "    Get-ItkServer -ControlSocket $sock"
+        Write-Host "`nCtrl+C stops the server and removes the demo users and files."
+        $end = if ($Seconds -gt 0) { (Get-Date).AddSeconds($Seconds) } else { [DateTime]::MaxValue }
+        while ((Get-Date) -lt $end) { Start-Sleep -Milliseconds 500 }
     } finally {
+        if (Test-Path $sock) { Stop-ItkServer -ControlSocket $sock -Confirm:$false -ErrorAction SilentlyContinue }
         & $runbook @site -Remove | Out-Null
         Remove-Item -Recurse -Force $demoRoot -ErrorAction SilentlyContinue
-        Write-Host "Removed the demo users, docroots and $demoRoot."
+        Write-Host "Stopped itkd and removed the demo users, docroots and $demoRoot."
     }
+}
+
+function Invoke-Bench {
+    Install-Prerequisites
+    Invoke-Build
+    & bash (Join-Path $Root 'bench/bench.sh') (Join-Path $ModuleOut 'itkd/itkd')
+    if ($LASTEXITCODE -ne 0) { throw "bench failed ($LASTEXITCODE)" }
 }
 
 function Invoke-Package {
@@ -174,5 +182,6 @@ switch ($Task) {
     'Build' { Invoke-Build }
     'Test' { Invoke-Test }
     'Demo' { Invoke-Demo }
+    'Bench' { Invoke-Bench }
     'Package' { Invoke-Package }
 }
