@@ -83,7 +83,8 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
                         for (int i = 0; i < Math.Max(2, Environment.ProcessorCount); i++)
                         {
                             int fd = m.Fd;
-                            var t = new Thread(() => AcceptLoop(fd)) { IsBackground = true, Name = "accept" };
+                            string address = m.Fields.FirstOrDefault() ?? "*";
+                            var t = new Thread(() => AcceptLoop(fd, address)) { IsBackground = true, Name = "accept" };
                             lock (_acceptThreads) _acceptThreads.Add(t);
                             t.Start();
                         }
@@ -146,19 +147,64 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
     }
 
     /// <summary>poll + accept4 on the shared listener until draining; each connection is routed asynchronously.</summary>
-    private void AcceptLoop(int listener)
+    private void AcceptLoop(int listener, string address)
     {
+        // A listener on one address: every connection's local end is that address. On "*" it
+        // varies, and only the socket can tell (the asynchronous path asks it).
+        IPEndPoint? bound = HostAddress.TryParse(address, true, out var a, out _) && a!.Ip is { } ip && a.Port is int port ? new IPEndPoint(ip, port) : null;
         var fds = new[] { new Mono.Unix.Native.Pollfd { fd = listener, events = Mono.Unix.Native.PollEvents.POLLIN } };
+        var peekBuffer = new byte[MaxHead];
         while (!_draining)
         {
             if (Mono.Unix.Native.Syscall.poll(fds, 200) <= 0) continue;
-            int fd = Mono.Unix.Native.Syscall.accept4(listener, null!, Mono.Unix.Native.UnixSocketFlags.SOCK_CLOEXEC | Mono.Unix.Native.UnixSocketFlags.SOCK_NONBLOCK);
-            if (fd < 0) continue; // EAGAIN: another accept thread (or dispatcher) took it
-            Interlocked.Increment(ref _accepted);
-            Interlocked.Increment(ref _handling); // before Drain can see this thread gone
-            var client = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
-            _ = Handle(client).ContinueWith(_ => Interlocked.Decrement(ref _handling), TaskScheduler.Default);
+            // Take every waiting connection before polling again.
+            while (!_draining)
+            {
+                int fd = Mono.Unix.Native.Syscall.accept4(listener, null!, Mono.Unix.Native.UnixSocketFlags.SOCK_CLOEXEC | Mono.Unix.Native.UnixSocketFlags.SOCK_NONBLOCK);
+                if (fd < 0) break; // EAGAIN: none left (or another thread or dispatcher took it)
+                Interlocked.Increment(ref _accepted);
+                if (TryRouteNow(fd, peekBuffer, bound)) continue;
+                Interlocked.Increment(ref _handling); // before Drain can see this thread gone
+                var client = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+                _ = Handle(client).ContinueWith(_ => Interlocked.Decrement(ref _handling), TaskScheduler.Default);
+            }
         }
+    }
+
+    /// <summary>
+    /// The common case, on the accept thread and without the .NET socket machinery: the whole
+    /// request head is already there, the vhost has a worker and a free slot. Then peek, pick,
+    /// pass and close. Anything else (a head still arriving, no worker yet, a full vhost, a
+    /// bad request) goes the asynchronous way.
+    /// </summary>
+    private unsafe bool TryRouteNow(int fd, byte[] buffer, IPEndPoint? local)
+    {
+        long n;
+        fixed (byte* p = buffer)
+            n = Mono.Unix.Native.Syscall.recv(fd, (IntPtr)p, (ulong)buffer.Length, Mono.Unix.Native.MessageFlags.MSG_PEEK | Mono.Unix.Native.MessageFlags.MSG_DONTWAIT);
+        if (n <= 0 || buffer.AsSpan(0, (int)n).IndexOf("\r\n\r\n"u8) < 0) return false;
+        string? host = HostHeader(buffer, (int)n, out bool malformed);
+        if (malformed || local is null) return false;
+        var vhost = _selector.Select(local.Address, local.Port, host);
+        if (vhost is null || vhost.MaxClients is int max && _activePerVhost.GetValueOrDefault(vhost) >= max) return false;
+        if (!_workers.TryGetValue($"{vhost.User}:{vhost.Group}", out var worker) || worker.Dead) return false;
+        long id = Interlocked.Increment(ref _nextId);
+        _inFlight[id] = (vhost, worker);
+        _activePerVhost.AddOrUpdate(vhost, 1, (_, c) => c + 1);
+        Interlocked.Increment(ref worker.Active);
+        try
+        {
+            lock (worker.Gate) new Message(MessageType.Connection, [id.ToString()], fd).Send(worker.Channel);
+            Interlocked.Increment(ref worker.Passed);
+        }
+        catch (IOException)
+        {
+            Forget(id);
+            worker.Dead = true;
+            return false; // the asynchronous path answers 503 or finds the next worker
+        }
+        Mono.Unix.Native.Syscall.close(fd);
+        return true;
     }
 
     private async Task Handle(Socket client)
@@ -344,13 +390,8 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
         Log.Write(LogEvent.WorkerDetached, $"{link.Key} pid {link.Pid}");
     }
 
-    private string StatusJson() => JsonSerializer.Serialize(new
-    {
-        pid = Environment.ProcessId,
-        accepted = Interlocked.Read(ref _accepted),
-        timeouts = Interlocked.Read(ref _timeouts),
-        busy = Interlocked.Read(ref _busy),
-        workers = _workers.Values.Select(w => new { key = w.Key, pid = w.Pid, active = w.Active, connections = w.Passed, requests = w.Requests }).ToArray(),
-        vhosts = _activePerVhost.Select(kv => new { name = kv.Key.Name, active = kv.Value }).ToArray(),
-    });
+    private string StatusJson() => JsonSerializer.Serialize(new DispatcherStatus(
+        Environment.ProcessId, Interlocked.Read(ref _accepted), Interlocked.Read(ref _timeouts), Interlocked.Read(ref _busy),
+        _workers.Values.Select(w => new WorkerLinkStatus(w.Key, w.Pid, w.Active, w.Passed, w.Requests)).ToArray(),
+        _activePerVhost.Select(kv => new VhostActivity(kv.Key.Name, kv.Value)).ToArray()), ServerJson.Default.DispatcherStatus);
 }

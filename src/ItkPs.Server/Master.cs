@@ -323,7 +323,7 @@ public sealed class Master
             int n = await client.ReceiveAsync(buffer);
             string command = Encoding.ASCII.GetString(buffer, 0, n).Trim();
             Log.Write(LogEvent.ControlRequest, command);
-            string reply = command == "status" ? await Status() : JsonSerializer.Serialize(new { error = $"unknown command '{command}'" });
+            string reply = command == "status" ? await Status() : JsonSerializer.Serialize(new ControlError($"unknown command '{command}'"), ServerJson.Default.ControlError);
             await client.SendAsync(Encoding.UTF8.GetBytes(reply + "\n"));
         }
     }
@@ -338,22 +338,13 @@ public sealed class Master
         gen.PendingStatus = tcs;
         lock (gen.SendGate) Message.Of(MessageType.StatusRequest).Send(gen.Channel);
         string dispatcher = await Task.WhenAny(tcs.Task, Task.Delay(3000)) == tcs.Task ? tcs.Task.Result : "{}";
-        var pools = new List<object>();
+        var pools = new List<PoolInfo>();
         lock (_gate)
             foreach (var (key, p) in _pools)
-                pools.Add(new { key, user = p.User, group = p.Group, workers = p.Workers.Count, workerPids = p.Workers.Select(w => w.Id).ToArray(), spawned = p.Spawned, crashes = p.CrashCount, throttled = p.ThrottledUntil > DateTime.UtcNow });
-        return JsonSerializer.Serialize(new
-        {
-            pid = Environment.ProcessId,
-            config = _configFile,
-            generation = gen.Number,
-            dispatcherPid = gen.Dispatcher.Id,
-            listeners = _listeners.Keys.ToArray(),
-            started = _started,
-            uptimeSeconds = (int)(DateTime.UtcNow - _started).TotalSeconds,
-            pools,
-            lastReload = lastReload is { } r ? new { at = r.At, ok = r.Ok, message = r.Message } : null,
-            dispatcher = JsonDocument.Parse(dispatcher).RootElement,
-        });
+                pools.Add(new PoolInfo(key, p.User, p.Group, p.Workers.Count, p.Workers.Select(w => w.Id).ToArray(), p.Spawned, p.CrashCount, p.ThrottledUntil > DateTime.UtcNow));
+        using var doc = JsonDocument.Parse(dispatcher);
+        return JsonSerializer.Serialize(new MasterStatus(Environment.ProcessId, _configFile, gen.Number, gen.Dispatcher.Id, _listeners.Keys.ToArray(),
+            _started, (int)(DateTime.UtcNow - _started).TotalSeconds, pools.ToArray(),
+            lastReload is { } r ? new ReloadInfo(r.At, r.Ok, r.Message) : null, doc.RootElement.Clone()), ServerJson.Default.MasterStatus);
     }
 }

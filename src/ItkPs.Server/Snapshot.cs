@@ -24,9 +24,6 @@ public sealed class Snapshot
     public int HeaderTimeoutSeconds { get; set; }
     public List<VirtualHost> VirtualHosts { get; set; } = new();
 
-    // Aliases and the like are get-only lists on VirtualHost: fill them in place.
-    private static readonly JsonSerializerOptions Options = new() { PreferredObjectCreationHandling = JsonObjectCreationHandling.Populate };
-
     public static Snapshot From(ServerConfig c, int generation) => new()
     {
         Generation = generation, ConfigFile = c.MainFile,
@@ -44,11 +41,11 @@ public sealed class Snapshot
         using (var fs = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.None))
         {
             File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            JsonSerializer.Serialize(fs, this, Options);
+            JsonSerializer.Serialize(fs, this, ServerJson.Default.Snapshot);
         }
         return path;
     }
 
     public static Snapshot Load(string path) =>
-        JsonSerializer.Deserialize<Snapshot>(File.ReadAllText(path), Options) ?? throw new InvalidDataException($"empty snapshot {path}");
+        JsonSerializer.Deserialize(File.ReadAllText(path), ServerJson.Default.Snapshot) ?? throw new InvalidDataException($"empty snapshot {path}");
 }

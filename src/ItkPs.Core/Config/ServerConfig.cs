@@ -66,7 +66,7 @@ public sealed class DirectoryBlock
     public required string Path { get; init; }
     public required string File { get; init; }
     public int Line { get; init; }
-    public List<DirectiveRecord> Directives { get; } = new();
+    public List<DirectiveRecord> Directives { get; init; } = new();
 }
 
 /// <summary>
@@ -82,7 +82,7 @@ public sealed class VirtualHost
 
     /// <summary>The ServerName, without scheme or port; empty when the vhost has none.</summary>
     public string Name { get; set; } = "";
-    public List<string> Aliases { get; } = new();
+    public List<string> Aliases { get; init; } = new();
     public string? DocumentRoot { get; set; }
     public string? AssignedUser { get; set; }
     public string? AssignedGroup { get; set; }
@@ -93,8 +93,8 @@ public sealed class VirtualHost
     public string? ErrorLog { get; set; }
     public string? CustomLog { get; set; }
     public string? CustomLogFormat { get; set; }
-    public List<DirectoryBlock> Directories { get; } = new();
-    public List<DirectiveRecord> Directives { get; } = new();
+    public List<DirectoryBlock> Directories { get; init; } = new();
+    public List<DirectiveRecord> Directives { get; init; } = new();
 
     /// <summary>The main configuration file this vhost was read through.</summary>
     public string? ConfigFile { get; set; }

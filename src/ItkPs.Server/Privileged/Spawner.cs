@@ -48,7 +48,7 @@ public static class Spawner
         if (Path.GetFileNameWithoutExtension(self) == "dotnet")
         {
             psi.ArgumentList.Add(self);
-            psi.ArgumentList.Add(typeof(Spawner).Assembly.Location);
+            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "itkd.dll"));
         }
         else psi.ArgumentList.Add(self);
         foreach (var a in args) psi.ArgumentList.Add(a);
