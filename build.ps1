@@ -172,8 +172,8 @@ function Invoke-Package {
 "@ | Set-Content (Join-Path $staging 'ItkPs.nuspec')
     @'
 <?xml version="1.0" encoding="utf-8"?>
-<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="nuspec" ContentType="application/octet" /><Default Extension="dll" ContentType="application/octet" /><Default Extension="so" ContentType="application/octet" /><Default Extension="psd1" ContentType="application/octet" /><Default Extension="ps1xml" ContentType="application/octet" /><Default Extension="xml" ContentType="application/octet" /></Types>
-'@ | Set-Content (Join-Path $staging '[Content_Types].xml') -NoNewline
+<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="nuspec" ContentType="application/octet" /><Default Extension="dll" ContentType="application/octet" /><Default Extension="so" ContentType="application/octet" /><Default Extension="psd1" ContentType="application/octet" /><Default Extension="ps1xml" ContentType="application/octet" /><Default Extension="xml" ContentType="application/octet" /><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml" /><Override PartName="/itkd/itkd" ContentType="application/octet" /></Types>
+'@ | ForEach-Object { [IO.File]::WriteAllText((Join-Path $staging '[Content_Types].xml'), $_) }
     if (Test-Path $nupkg) { Remove-Item $nupkg }
     [IO.Compression.ZipFile]::CreateFromDirectory($staging, $nupkg)
     Remove-Item -Recurse -Force $staging

@@ -91,6 +91,18 @@ Describe 'Build-ItkRpm (real rpmbuild)' {
         $more.Name | Should -Contain 'httpd-itk-2.2.3-91.el5.centos.x86_64.rpm'
     }
 
+    It 'builds from a source RPM too' {
+        $srcTop = Join-Path $Base 'srpm-top'
+        foreach ($d in 'SOURCES', 'SPECS', 'SRPMS') { New-Item -ItemType Directory -Force "$srcTop/$d" | Out-Null }
+        Copy-Item "$Dir/httpd-2.2.3.tar.gz", "$Dir/httpd-2.2.3-CVE-0000-0001.patch" "$srcTop/SOURCES"
+        & rpmbuild -bs --nodeps --define "_topdir $srcTop" (Join-Path $Fixture 'httpd.spec') *> $null
+        $LASTEXITCODE | Should -Be 0
+        $srpm = Get-ChildItem "$srcTop/SRPMS" -Filter '*.src.rpm' | Select-Object -First 1
+        $rpms = Build-ItkRpm -SourceRpm $srpm.FullName -ItkPatchPath (Join-Path $Fixture 'itk-patches') -TopDir (Join-Path $Base 'top-srpm') -NoDeps -WarningAction SilentlyContinue
+        $rpms.Name | Should -Contain 'httpd-itk-2.2.3-91.x86_64.rpm'
+        rpm -qlp ($rpms | Where-Object Name -like 'httpd-itk-*').FullName | Should -Contain '/usr/sbin/httpd.itk'
+    }
+
     It 'refuses an incomplete ITK patch folder before building' {
         $partial = Join-Path $Base 'partial-patches'
         New-Item -ItemType Directory $partial | Out-Null
