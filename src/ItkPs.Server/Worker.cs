@@ -27,6 +27,7 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
     /// <summary>How long a draining worker lets in-flight responses run (a slow download).</summary>
     public const int DrainSeconds = 120;
     private readonly Dictionary<VirtualHost, AccessLog> _logs = new();
+    private readonly Dictionary<VirtualHost, ErrorLog> _errorLogs = new();
     private readonly object _channelGate = new();
     private int _active;
     private volatile bool _draining;
@@ -43,6 +44,8 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
         var mine = snapshot.VirtualHosts.Where(v => v.User == user && v.Group == group).ToList();
         foreach (var vh in mine.Where(v => v.CustomLog is not null))
             _logs[vh] = new AccessLog(new FileStream(vh.CustomLog!, FileMode.Append, FileAccess.Write, FileShare.ReadWrite));
+        foreach (var vh in mine.Where(v => v.ErrorLog is not null))
+            _errorLogs[vh] = new ErrorLog(new FileStream(vh.ErrorLog!, FileMode.Append, FileAccess.Write, FileShare.ReadWrite));
         if (mine.FirstOrDefault(v => v.Nice is not null)?.Nice is int nice) Privileges.SetNice(nice);
         Privileges.DropTo(account, grp, (snapshot.UidMin, snapshot.UidMax), (snapshot.GidMin, snapshot.GidMax));
         // --- from here on: the vhost user, for good ---
@@ -100,9 +103,16 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
                 return;
             }
             try { await files.ServeAsync(context, vhost); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                if (!context.Response.HasStarted) context.Response.StatusCode = 500;
+                if (_errorLogs.TryGetValue(vhost, out var el)) el.Write("error", context, e.Message);
+            }
             finally
             {
                 if (_logs.TryGetValue(vhost, out var log)) log.Write(context, context.Response.ContentLength ?? 0);
+                if (context.Response.StatusCode is 403 or 404 && _errorLogs.TryGetValue(vhost, out var el))
+                    el.Write("error", context, context.Response.StatusCode == 403 ? "client denied (permissions or .ht* name)" : "file does not exist");
             }
         });
 
@@ -116,6 +126,7 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
         using var timer = new Timer(_ =>
         {
             foreach (var l in _logs.Values) l.Flush();
+            foreach (var l in _errorLogs.Values) l.Flush();
             if (Volatile.Read(ref _active) == 0 && DateTime.UtcNow - _idleSince > TimeSpan.FromSeconds(idleTimeoutSeconds))
             {
                 Log.Write(LogEvent.WorkerIdleExit, $"idle for {idleTimeoutSeconds} s; exiting");
@@ -128,6 +139,7 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
         while (_transport.Open > 0 && DateTime.UtcNow < deadline) Thread.Sleep(10);
         Log.Write(LogEvent.WorkerDraining, $"host stopped; open {_transport.Open}");
         foreach (var l in _logs.Values) l.Dispose();
+        foreach (var l in _errorLogs.Values) l.Dispose();
         return 0;
     }
 

@@ -26,6 +26,11 @@ BeforeAll {
         chmod 0000 "$d/secret-dir"
     }
     chmod 0755 $Www
+    # tenant a logs like Apache: files opened by the worker while still root
+    $script:Logs = Join-Path $Base 'logs'
+    New-Item -ItemType Directory $Logs | Out-Null
+    $aFile = Join-Path $Root 'vhosts.d/a.itkt.test.conf'
+    (Get-Content -Raw $aFile) -replace '</VirtualHost>', "    CustomLog $Logs/a-access.log combined`n    ErrorLog $Logs/a-error.log`n</VirtualHost>" | Set-Content $aFile -NoNewline
     # mod_reqtimeout's directive: a client has 2 s to send its request head.
     Add-Content (Join-Path $Root 'itkps.conf') 'RequestReadTimeout header=2'
 
@@ -147,6 +152,21 @@ Describe 'Tenant isolation over HTTP' {
             "GET / HTTP/1.1`r`nHost: www.a.itkt.test`r`n`r`n")
         $r.Responses.Status | Should -Be @(200, 200)
         $r.Closed | Should -BeFalse
+    }
+}
+
+Describe 'Logs' {
+    It 'writes the access log in Combined Log Format and errors to ErrorLog, both owned by root' {
+        $null = curl -s -A 'itkt-agent' -e 'http://ref.example/' -H 'Host: a.itkt.test' "http://127.0.0.1:$Port/page.txt?x=1"
+        $null = Get-HttpStatus $Port 'a.itkt.test' '/missing.html'
+        Wait-Until { (Test-Path "$Logs/a-access.log") -and (Select-String -Path "$Logs/a-access.log" -Pattern 'missing.html' -Quiet) } -What 'the access log'
+        $line = Select-String -Path "$Logs/a-access.log" -Pattern 'itkt-agent' | Select-Object -Last 1
+        $line.Line | Should -Match '^127\.0\.0\.1 - - \[\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "GET /page\.txt\?x=1 HTTP/1\.1" 200 17 "http://ref\.example/" "itkt-agent"$'
+        Wait-Until { (Test-Path "$Logs/a-error.log") -and (Select-String -Path "$Logs/a-error.log" -Pattern 'missing.html' -Quiet) } -What 'the error log'
+        (Select-String -Path "$Logs/a-error.log" -Pattern 'missing.html').Line | Should -Match 'file does not exist: /missing\.html'
+        (& stat -c '%U' "$Logs/a-access.log") | Should -Be 'root'
+        (Invoke-AsUser 'itkt-a' @('sh', '-c', "echo forged >> $Logs/a-access.log")).ExitCode | Should -Not -Be 0 -Because 'a tenant cannot forge its own log'
+        Test-Path "$Logs/b-access.log" | Should -BeFalse
     }
 }
 
@@ -356,5 +376,42 @@ Describe 'Bad configuration stops start-up with one clear error' {
             $r.FullyQualifiedErrorId | Should -BeLike 'ServerStartFailed,*'
             $r.Exception.Message | Should -Match 'itkps\.conf:3: error: Listen 127\.0\.0\.1:18212'
         } finally { $blocker.Stop() }
+    }
+}
+
+Describe 'Pool life cycle (own server)' {
+    BeforeAll {
+        $script:P2 = 18213
+        $script:Root2 = Join-Path $Base 'etc2'
+        $script:Sock2 = Join-Path $Base 'itkd2.sock'
+        New-ItkVhost -ConfigRoot $Root2 -Name 'a.itkt.test' -DocumentRoot "$Www/a" -Listen "127.0.0.1:$P2" -User 'itkt-a'
+        $script:Server2 = Start-ItkServer -ConfigRoot $Root2 -ControlSocket $Sock2 -LogPath (Join-Path $Base 'itkd2.log') -WorkerIdleTimeoutSeconds 2 -PassThru
+        function Get-Pool { (Get-ItkServer -ControlSocket $Sock2).Pools | Where-Object User -eq 'itkt-a' }
+    }
+    AfterAll {
+        if ($Server2 -and (Get-Process -Id $Server2.Pid -ErrorAction SilentlyContinue)) { Stop-ItkServer -ControlSocket $Sock2 -Confirm:$false -Force }
+    }
+
+    It 'reaps an idle user''s pool and starts it again on the next request' {
+        (Get-HttpStatus $P2 'a.itkt.test' '/page.txt') | Should -Be 200
+        $first = (Get-Pool).WorkerPids
+        $first | Should -HaveCount 1
+        Wait-Until { (Get-Pool).Workers -eq 0 } -TimeoutSeconds 15 -What 'the idle pool to be reaped'
+        Get-Process -Id $first[0] -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        (Get-HttpStatus $P2 'a.itkt.test' '/page.txt') | Should -Be 200
+        (Get-Pool).WorkerPids | Should -Not -Be $first
+    }
+
+    It 'throttles a crash loop and shows it' {
+        for ($i = 0; $i -lt 6 -and -not (Get-Pool).Throttled; $i++) {
+            $null = Get-HttpStatus $P2 'a.itkt.test' '/page.txt'
+            foreach ($w in (Get-Pool).WorkerPids) { kill -KILL $w }
+            Wait-Until { (Get-Pool).Workers -eq 0 } -What 'the killed worker to be gone'
+        }
+        $null = Get-HttpStatus $P2 'a.itkt.test' '/page.txt'
+        Wait-Until { (Get-Pool).Throttled } -What 'the pool to be throttled'
+        (Get-Pool).Crashes | Should -BeGreaterOrEqual 5
+        (Get-HttpStatus $P2 'a.itkt.test' '/page.txt') | Should -Be 503 -Because 'no worker is started while the pool is held back'
+        Select-String -Path (Join-Path $Base 'itkd2.log') -Pattern 'E1007 CrashLoopThrottled' -Quiet | Should -BeTrue
     }
 }
