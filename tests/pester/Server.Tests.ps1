@@ -298,17 +298,7 @@ Describe 'Status codes agree with real Apache + mpm-itk on the same vhost files'
     It 'matches Apache for every case' {
         $conf = Join-Path $Base 'apache.conf'
         @"
-ServerRoot /etc/apache2
-ServerName localhost
-PidFile $Base/apache.pid
-Mutex file:$Base default
-ErrorLog $Base/apache-error.log
-LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
-LoadModule mpm_itk_module /usr/lib/apache2/modules/mpm_itk.so
-LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
-LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
-LoadModule autoindex_module /usr/lib/apache2/modules/mod_autoindex.so
+$(Get-ApacheTestConfig $Base @('authz_core', 'mime', 'dir', 'autoindex'))
 TypesConfig /etc/mime.types
 User www-data
 Group www-data

@@ -95,4 +95,15 @@ function Wait-Until([scriptblock] $Condition, [double] $TimeoutSeconds = 15, [st
     }
 }
 
-Export-ModuleMember -Function New-TestRoot, Remove-TestUser, New-TestUser, Get-TreeSnapshot, Invoke-AsUser, Invoke-RawHttp, Get-HttpStatus, Start-Tool, Wait-Until
+# The head of an Apache + mpm-itk configuration for tests: its own pid, mutex and error log
+# under $Dir, prefork + itk, and the modules the vhost files use. Callers append the rest.
+function Get-ApacheTestConfig([string] $Dir, [string[]] $Modules = @('authz_core', 'dir')) {
+    @(
+        'ServerRoot /etc/apache2', 'ServerName localhost', "PidFile $Dir/apache.pid", "Mutex file:$Dir default", "ErrorLog $Dir/apache-error.log"
+        'LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so'
+        'LoadModule mpm_itk_module /usr/lib/apache2/modules/mpm_itk.so'
+        $Modules | ForEach-Object { "LoadModule $($_)_module /usr/lib/apache2/modules/mod_$_.so" }
+    ) -join "`n"
+}
+
+Export-ModuleMember -Function Get-ApacheTestConfig, New-TestRoot, Remove-TestUser, New-TestUser, Get-TreeSnapshot, Invoke-AsUser, Invoke-RawHttp, Get-HttpStatus, Start-Tool, Wait-Until

@@ -52,18 +52,7 @@ Describe 'Provisioning three vhosts for three real users' {
 
     It 'is accepted by real Apache with mpm-itk (apache2 -t)' {
         $conf = Join-Path $Base 'apache-test.conf'
-        @"
-ServerRoot /etc/apache2
-ServerName localhost
-PidFile $Base/apache.pid
-Mutex file:$Base default
-ErrorLog $Base/apache-error.log
-LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
-LoadModule mpm_itk_module /usr/lib/apache2/modules/mpm_itk.so
-LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
-Include $Root/itkps.conf
-"@ | Set-Content $conf
+        (Get-ApacheTestConfig $Base) + "`nInclude $Root/itkps.conf" | Set-Content $conf
         $out = & /usr/sbin/apache2 -t -f $conf 2>&1
         $LASTEXITCODE | Should -Be 0 -Because ($out -join "`n")
         ($out -join "`n") | Should -Match 'Syntax OK'

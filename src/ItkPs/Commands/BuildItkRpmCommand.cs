@@ -10,7 +10,7 @@ namespace ItkPs.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Build, "ItkRpm", SupportsShouldProcess = true, DefaultParameterSetName = "Spec")]
 [OutputType(typeof(FileInfo))]
-public sealed class BuildItkRpmCommand : PSCmdlet
+public sealed class BuildItkRpmCommand : SpecCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Spec")]
     [ValidateNotNullOrEmpty]
@@ -35,18 +35,11 @@ public sealed class BuildItkRpmCommand : PSCmdlet
 
     [Parameter] public SwitchParameter NoDeps { get; set; }
 
-    [Parameter]
-    [ValidatePattern(@"^\d+\.\d+\.\d+-\d+$")]
-    public string ItkVersion { get; set; } = "2.2.17-01";
-
-    [Parameter]
-    [ValidateRange(1, 99990)]
-    public int PatchNumberBase { get; set; } = 402;
 
     protected override void EndProcessing()
     {
         string Resolve(string p) => SessionState.Path.GetUnresolvedProviderPathFromPSPath(p);
-        var editor = new SpecEditor(ItkVersion, PatchNumberBase);
+        var editor = Editor;
         string patches = Resolve(ItkPatchPath);
         string input = ParameterSetName == "Spec" ? Resolve(SpecPath) : Resolve(SourceRpm);
         if (!File.Exists(input))

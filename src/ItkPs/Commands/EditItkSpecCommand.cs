@@ -7,20 +7,13 @@ namespace ItkPs.Commands;
 /// <summary>Edit-ItkSpec: applies the mpm-itk recipe to an httpd.spec (idempotent, structural).</summary>
 [Cmdlet(VerbsData.Edit, "ItkSpec", SupportsShouldProcess = true)]
 [OutputType(typeof(SpecEditResult))]
-public sealed class EditItkSpecCommand : PSCmdlet
+public sealed class EditItkSpecCommand : SpecCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("FullName", "SpecPath")]
     [ValidateNotNullOrEmpty]
     public string Path { get; set; } = "";
 
-    [Parameter]
-    [ValidatePattern(@"^\d+\.\d+\.\d+-\d+$")]
-    public string ItkVersion { get; set; } = "2.2.17-01";
-
-    [Parameter]
-    [ValidateRange(1, 99990)]
-    public int PatchNumberBase { get; set; } = 402;
 
     /// <summary>Write the edited spec here instead of replacing the input (which is then kept as .bak).</summary>
     [Parameter]
@@ -36,7 +29,7 @@ public sealed class EditItkSpecCommand : PSCmdlet
             return;
         }
         SpecEditResult result;
-        try { result = new SpecEditor(ItkVersion, PatchNumberBase).Edit(File.ReadAllText(path), path); }
+        try { result = Editor.Edit(File.ReadAllText(path), path); }
         catch (SpecAnchorException e)
         {
             WriteError(new ErrorRecord(e, "SpecAnchorMissing", ErrorCategory.ObjectNotFound, path));
