@@ -19,7 +19,10 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
 {
     private const int MaxHead = 16384;
     private readonly object _masterGate = new();
-    private readonly ConcurrentDictionary<string, WorkerLink> _workers = new();
+    /// <summary>Live workers per pool ("user:group"); guarded by _pending's lock when changed.</summary>
+    private readonly ConcurrentDictionary<string, WorkerLink[]> _workers = new();
+    /// <summary>Worker requests sent to the master and not yet answered, per pool.</summary>
+    private readonly Dictionary<string, int> _requested = new();
     private readonly Dictionary<string, TaskCompletionSource<WorkerLink?>> _pending = new();
     private readonly ConcurrentDictionary<long, (VirtualHost Vhost, WorkerLink Worker)> _inFlight = new();
     private readonly ConcurrentDictionary<VirtualHost, int> _activePerVhost = new();
@@ -92,14 +95,22 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
                     case MessageType.WorkerChannel when m.Fd >= 0 && m.Fields.Length == 2:
                         var link = new WorkerLink(m.Fields[0], int.Parse(m.Fields[1]), m.Fd);
                         TaskCompletionSource<WorkerLink?>? tcs;
-                        lock (_pending) { _workers[link.Key] = link; _pending.Remove(link.Key, out tcs); }
+                        lock (_pending)
+                        {
+                            _workers[link.Key] = [.. _workers.GetValueOrDefault(link.Key) ?? [], link];
+                            _requested[link.Key] = Math.Max(0, _requested.GetValueOrDefault(link.Key) - 1);
+                            _pending.Remove(link.Key, out tcs);
+                        }
                         new Thread(() => ReadWorker(link)) { IsBackground = true, Name = $"worker-{link.Pid}" }.Start();
                         tcs?.TrySetResult(link);
+                        // Fill the pool up to MinWorkers now, not at the next connection.
+                        var names = link.Key.Split(':');
+                        if (names.Length == 2) Pick(link.Key, names[0], names[1]);
                         Log.Write(LogEvent.WorkerAttached, $"{link.Key} pid {link.Pid}");
                         break;
                     case MessageType.WorkerFailed when m.Fields.Length == 2:
                         TaskCompletionSource<WorkerLink?>? failed;
-                        lock (_pending) _pending.Remove(m.Fields[0], out failed);
+                        lock (_pending) { _pending.Remove(m.Fields[0], out failed); _requested[m.Fields[0]] = Math.Max(0, _requested.GetValueOrDefault(m.Fields[0]) - 1); }
                         failed?.TrySetResult(null);
                         Log.Write(LogEvent.WorkerDetached, $"{m.Fields[0]}: {m.Fields[1]}");
                         break;
@@ -141,8 +152,8 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
         lock (_acceptThreads) foreach (var t in _acceptThreads) t.Join();
         var deadline = DateTime.UtcNow + _headTimeout + TimeSpan.FromSeconds(5);
         while (Volatile.Read(ref _handling) > 0 && DateTime.UtcNow < deadline) Thread.Sleep(5);
-        Log.Write(LogEvent.Draining, $"routing done (still routing {Volatile.Read(ref _handling)}; accepted {Interlocked.Read(ref _accepted)}, passed {_workers.Values.Sum(w => w.Passed)})");
-        foreach (var w in _workers.Values) Mono.Unix.Native.Syscall.shutdown(w.Channel, Mono.Unix.Native.ShutdownOption.SHUT_WR);
+        Log.Write(LogEvent.Draining, $"routing done (still routing {Volatile.Read(ref _handling)}; accepted {Interlocked.Read(ref _accepted)}, passed {_workers.Values.SelectMany(l => l).Sum(w => w.Passed)})");
+        foreach (var w in _workers.Values.SelectMany(l => l)) Mono.Unix.Native.Syscall.shutdown(w.Channel, Mono.Unix.Native.ShutdownOption.SHUT_WR);
         _done.Set();
     }
 
@@ -187,7 +198,7 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
         if (malformed || local is null) return false;
         var vhost = _selector.Select(local.Address, local.Port, host);
         if (vhost is null || vhost.MaxClients is int max && _activePerVhost.GetValueOrDefault(vhost) >= max) return false;
-        if (!_workers.TryGetValue($"{vhost.User}:{vhost.Group}", out var worker) || worker.Dead) return false;
+        if (Pick($"{vhost.User}:{vhost.Group}", vhost.User!, vhost.Group!) is not { } worker) return false;
         long id = Interlocked.Increment(ref _nextId);
         _inFlight[id] = (vhost, worker);
         _activePerVhost.AddOrUpdate(vhost, 1, (_, c) => c + 1);
@@ -336,18 +347,52 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
         return true;
     }
 
+    /// <summary>
+    /// The least busy live worker of a pool, or null. Keeps the pool between the snapshot's
+    /// MinWorkers and MaxWorkers: asks the master for more while it has fewer than the minimum,
+    /// or when even the least busy one has SpareThreshold connections and the maximum allows.
+    /// </summary>
+    private WorkerLink? Pick(string key, string user, string group)
+    {
+        var links = _workers.GetValueOrDefault(key);
+        WorkerLink? best = null;
+        int live = 0;
+        if (links is not null)
+            foreach (var l in links)
+            {
+                if (l.Dead) continue;
+                live++;
+                if (best is null || l.Active < best.Active) best = l;
+            }
+        if (best is not null && (live < _snapshot.MinWorkers || best.Active >= SpareThreshold && live < _snapshot.MaxWorkers))
+        {
+            bool ask;
+            lock (_pending)
+            {
+                ask = live + _requested.GetValueOrDefault(key) < Math.Max(_snapshot.MinWorkers, best.Active >= SpareThreshold ? live + 1 : 0);
+                if (ask) _requested[key] = _requested.GetValueOrDefault(key) + 1;
+            }
+            if (ask) SendMaster(Message.Of(MessageType.NeedWorker, user, group));
+        }
+        return best;
+    }
+
+    /// <summary>Connections on the least busy worker beyond which another worker is started.</summary>
+    private const int SpareThreshold = 64;
+
     private async Task<WorkerLink?> GetWorker(string key, string user, string group)
     {
-        if (_workers.TryGetValue(key, out var w) && !w.Dead) return w;
+        if (Pick(key, user, group) is { } w) return w;
         TaskCompletionSource<WorkerLink?> tcs;
         bool first = false;
         lock (_pending)
         {
-            if (_workers.TryGetValue(key, out w) && !w.Dead) return w;
+            if (Pick(key, user, group) is { } again) return again;
             if (!_pending.TryGetValue(key, out tcs!))
             {
                 _pending[key] = tcs = new TaskCompletionSource<WorkerLink?>(TaskCreationOptions.RunContinuationsAsynchronously);
-                first = true; // exactly one request to the master per missing pool
+                first = true; // one request to the master per empty pool; more come from Pick
+                _requested[key] = _requested.GetValueOrDefault(key) + 1;
             }
         }
         if (first) SendMaster(Message.Of(MessageType.NeedWorker, user, group));
@@ -384,7 +429,7 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
             Log.Write(LogEvent.PeerProtocolError, $"worker {link.Pid}: {e.Message}");
         }
         link.Dead = true;
-        _workers.TryRemove(new KeyValuePair<string, WorkerLink>(link.Key, link));
+        lock (_pending) _workers[link.Key] = (_workers.GetValueOrDefault(link.Key) ?? []).Where(l => l != link).ToArray();
         foreach (var id in _inFlight.Where(kv => kv.Value.Worker == link).Select(kv => kv.Key).ToList()) Forget(id);
         Mono.Unix.Native.Syscall.close(link.Channel);
         Log.Write(LogEvent.WorkerDetached, $"{link.Key} pid {link.Pid}");
@@ -392,6 +437,6 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
 
     private string StatusJson() => JsonSerializer.Serialize(new DispatcherStatus(
         Environment.ProcessId, Interlocked.Read(ref _accepted), Interlocked.Read(ref _timeouts), Interlocked.Read(ref _busy),
-        _workers.Values.Select(w => new WorkerLinkStatus(w.Key, w.Pid, w.Active, w.Passed, w.Requests)).ToArray(),
+        _workers.Values.SelectMany(l => l).Select(w => new WorkerLinkStatus(w.Key, w.Pid, w.Active, w.Passed, w.Requests)).ToArray(),
         _activePerVhost.Select(kv => new VhostActivity(kv.Key.Name, kv.Value)).ToArray()), ServerJson.Default.DispatcherStatus);
 }

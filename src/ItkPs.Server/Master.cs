@@ -54,9 +54,12 @@ public sealed class Master
         public TaskCompletionSource<string>? PendingStatus;
     }
 
-    public Master(string configFile, string controlPath, string? pidFile, int idleTimeout)
+    private readonly int _minWorkers, _maxWorkers;
+
+    public Master(string configFile, string controlPath, string? pidFile, int idleTimeout, int minWorkers = 1, int maxWorkers = 1)
     {
         _configFile = configFile; _controlPath = controlPath; _pidFile = pidFile; _idleTimeout = idleTimeout;
+        _minWorkers = Math.Max(1, minWorkers); _maxWorkers = Math.Max(_minWorkers, maxWorkers);
         _runDir = Path.Combine(Path.GetDirectoryName(controlPath)!, $"itkd-{Environment.ProcessId}");
     }
 
@@ -163,7 +166,7 @@ public sealed class Master
     private Generation StartGeneration(ServerConfig config)
     {
         int number = ++_generation;
-        var snapshot = Snapshot.From(config, number);
+        var snapshot = Snapshot.From(config, number, _minWorkers, _maxWorkers);
         string path = snapshot.Save(_runDir);
         var (mine, theirs) = FdPassing.SocketPair();
         var process = Spawner.Spawn("itkd: dispatcher", ["--role", "dispatcher", "--config", path, "--channel", theirs.ToString()], [theirs]);

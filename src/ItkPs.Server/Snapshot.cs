@@ -22,10 +22,14 @@ public sealed class Snapshot
     public long GidMin { get; set; }
     public long GidMax { get; set; }
     public int HeaderTimeoutSeconds { get; set; }
+    /// <summary>Workers a pool starts with and may grow to (itkd --min-workers / --max-workers).</summary>
+    public int MinWorkers { get; set; } = 1;
+    public int MaxWorkers { get; set; } = 1;
     public List<VirtualHost> VirtualHosts { get; set; } = new();
 
-    public static Snapshot From(ServerConfig c, int generation) => new()
+    public static Snapshot From(ServerConfig c, int generation, int minWorkers, int maxWorkers) => new()
     {
+        MinWorkers = minWorkers, MaxWorkers = maxWorkers,
         Generation = generation, ConfigFile = c.MainFile,
         Listens = c.Listens.Select(l => l.Address.ToString()).ToList(),
         User = c.User ?? "", Group = c.Group ?? "",

@@ -405,3 +405,24 @@ Describe 'Pool life cycle (own server)' {
         Select-String -Path (Join-Path $Base 'itkd2.log') -Pattern 'E1007 CrashLoopThrottled' -Quiet | Should -BeTrue
     }
 }
+
+Describe 'A pool of several workers (own server)' {
+    It 'starts -MinWorkers workers for a user, every one of them as that user, and serves through them' {
+        $p3 = 18214
+        $root3 = Join-Path $Base 'etc3'
+        $sock3 = Join-Path $Base 'itkd3.sock'
+        New-ItkVhost -ConfigRoot $root3 -Name 'a.itkt.test' -DocumentRoot "$Www/a" -Listen "127.0.0.1:$p3" -User 'itkt-a'
+        $s3 = Start-ItkServer -ConfigRoot $root3 -ControlSocket $sock3 -LogPath (Join-Path $Base 'itkd3.log') -MinWorkers 2 -MaxWorkers 3 -PassThru
+        try {
+            (Get-HttpStatus $p3 'a.itkt.test' '/page.txt') | Should -Be 200
+            $pool = { (Get-ItkServer -ControlSocket $sock3).Pools | Where-Object User -eq 'itkt-a' }
+            Wait-Until { (& $pool).Workers -eq 2 } -What 'two workers in the pool'
+            $uid = & id -u itkt-a
+            foreach ($w in (& $pool).WorkerPids) {
+                ((Get-Content "/proc/$w/status" | Where-Object { $_ -like 'Uid:*' }) -split '\s+')[1..4] | Should -Be @($uid, $uid, $uid, $uid)
+            }
+            $codes = 1..20 | ForEach-Object { Get-HttpStatus $p3 'a.itkt.test' '/page.txt' }
+            $codes | Should -Be (@(200) * 20)
+        } finally { Stop-ItkServer -ControlSocket $sock3 -Confirm:$false }
+    }
+}

@@ -39,6 +39,16 @@ public sealed class StartItkServerCommand : ServerCmdlet
     [ValidateRange(1, 86400)]
     public int WorkerIdleTimeoutSeconds { get; set; } = 300;
 
+    /// <summary>Workers each user's pool starts with.</summary>
+    [Parameter]
+    [ValidateRange(1, 64)]
+    public int MinWorkers { get; set; } = 1;
+
+    /// <summary>Workers a busy user's pool may grow to (another starts when each has 64 connections).</summary>
+    [Parameter]
+    [ValidateRange(1, 64)]
+    public int MaxWorkers { get; set; } = 1;
+
     [Parameter] public SwitchParameter PassThru { get; set; }
 
     protected override void EndProcessing()
@@ -59,7 +69,8 @@ public sealed class StartItkServerCommand : ServerCmdlet
         long logStart = File.Exists(log) ? new FileInfo(log).Length : 0;
         // setsid: its own session, so the server outlives this PowerShell; the shell only redirects, then is replaced.
         var psi = new ProcessStartInfo("setsid") { UseShellExecute = false };
-        foreach (var a in new[] { "/bin/sh", "-c", "exec \"$0\" \"$@\" >>\"$LOG\" 2>&1 </dev/null", itkd, "--config", config, "--control-socket", SocketPath, "--worker-idle-timeout", WorkerIdleTimeoutSeconds.ToString() })
+        foreach (var a in new[] { "/bin/sh", "-c", "exec \"$0\" \"$@\" >>\"$LOG\" 2>&1 </dev/null", itkd, "--config", config, "--control-socket", SocketPath, "--worker-idle-timeout", WorkerIdleTimeoutSeconds.ToString(),
+            "--min-workers", MinWorkers.ToString(), "--max-workers", Math.Max(MinWorkers, MaxWorkers).ToString() })
             psi.ArgumentList.Add(a);
         psi.Environment["LOG"] = log;
         using var process = Process.Start(psi)!;
