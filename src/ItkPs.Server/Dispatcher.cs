@@ -223,7 +223,7 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
         try
         {
             var (head, length, timedOut) = await PeekHead(client);
-            if (length == 0) { Log.Write(LogEvent.ClientTimeout, "client closed before sending a request"); return; }
+            if (length == 0) return; // closed before sending a request (a preconnect, a probe): nothing to answer
             if (timedOut)
             {
                 Interlocked.Increment(ref _timeouts);
@@ -268,7 +268,7 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
         {
-            Log.Write(LogEvent.ClientTimeout, $"connection dropped while routing: {e.GetType().Name}: {e.Message}");
+            Log.Write(LogEvent.RoutingFailed, $"connection dropped while routing: {e.GetType().Name}: {e.Message}");
         }
         finally
         {
@@ -418,10 +418,15 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
             {
                 var m = Message.Receive(link.Channel, buffer);
                 if (m is null) break;
-                if (m.Type != MessageType.Closed || m.Fd >= 0 || m.Fields.Length != 2 || !long.TryParse(m.Fields[0], out long id))
+                if (m.Type != MessageType.Closed || m.Fd >= 0 || m.Fields.Length == 0 || m.Fields.Length % 2 != 0)
                     throw new ProtocolException($"unexpected {m.Type} from worker {link.Pid}");
-                Interlocked.Add(ref link.Requests, int.TryParse(m.Fields[1], out int n) ? n : 0);
-                Forget(id);
+                for (int i = 0; i < m.Fields.Length; i += 2)
+                {
+                    if (!long.TryParse(m.Fields[i], out long id) || !int.TryParse(m.Fields[i + 1], out int n))
+                        throw new ProtocolException($"malformed Closed from worker {link.Pid}");
+                    Interlocked.Add(ref link.Requests, n);
+                    Forget(id);
+                }
             }
         }
         catch (Exception e) when (e is ProtocolException or IOException)

@@ -18,7 +18,7 @@ public enum MessageType : byte
     // dispatcher → worker
     Connection = 20,     // fd: a client connection; fields: connection id
     // worker → dispatcher
-    Closed = 30,         // fields: connection id, requests served on it
+    Closed = 30,         // fields: (connection id, requests served on it) pairs, one or more
 }
 
 /// <summary>A typed message: its type, text fields, and an optional descriptor.</summary>

@@ -10,7 +10,7 @@ public enum LogEvent
     ReloadRejected = 1009, ReloadDone = 1010, StopRequested = 1011, Stopped = 1012, ConfigError = 1013,
     DispatcherExited = 1014, ControlRequest = 1015,
     DispatcherStarted = 2001, ListenerReceived = 2002, ClientTimeout = 2003, VhostBusy = 2004,
-    NoVhost = 2005, WorkerAttached = 2006, WorkerDetached = 2007, Draining = 2008, PeerProtocolError = 2009,
+    NoVhost = 2005, WorkerAttached = 2006, WorkerDetached = 2007, Draining = 2008, PeerProtocolError = 2009, RoutingFailed = 2010,
     WorkerStarted = 3001, MisdirectedRequest = 3002, WorkerIdleExit = 3003, WorkerDraining = 3004, RequestFailed = 3005,
 }
 

@@ -192,7 +192,12 @@ public sealed class Master
                 if (m.Fd >= 0) throw new ProtocolException($"unexpected descriptor with {m.Type}");
                 switch (m.Type)
                 {
-                    case MessageType.NeedWorker when m.Fields.Length == 2: SpawnWorker(gen, m.Fields[0], m.Fields[1]); break;
+                    case MessageType.NeedWorker when m.Fields.Length == 2:
+                        // The dispatcher is unprivileged: it may only ask for users its vhosts name.
+                        if (!gen.Snapshot.VirtualHosts.Any(v => v.User == m.Fields[0] && v.Group == m.Fields[1]))
+                            throw new ProtocolException($"worker requested for {m.Fields[0]}:{m.Fields[1]}, which no vhost names");
+                        SpawnWorker(gen, m.Fields[0], m.Fields[1]);
+                        break;
                     case MessageType.Status when m.Fields.Length == 1: gen.PendingStatus?.TrySetResult(m.Fields[0]); break;
                     default: throw new ProtocolException($"unexpected {m.Type} from the dispatcher");
                 }

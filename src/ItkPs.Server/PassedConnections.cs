@@ -21,7 +21,9 @@ public sealed class PassedEndPoint : EndPoint
 public sealed class PassedConnectionListenerFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector, IConnectionListener
 {
     private readonly Channel<ConnectionContext> _incoming = Channel.CreateUnbounded<ConnectionContext>(new UnboundedChannelOptions { SingleReader = false });
-    private readonly SocketConnectionContextFactory _factory = new(new SocketConnectionFactoryOptions(), NullLogger.Instance);
+    // Inline scheduling: I/O completions run the connection code on the socket thread, saving a
+    // thread hop per read; the request handlers here never block.
+    private readonly SocketConnectionContextFactory _factory = new(new SocketConnectionFactoryOptions { UnsafePreferInlineScheduling = true }, NullLogger.Instance);
 
     public EndPoint EndPoint { get; } = new PassedEndPoint();
 

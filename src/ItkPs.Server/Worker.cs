@@ -195,9 +195,27 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
         app.Lifetime.StopApplication();
     }
 
+    private readonly ConcurrentQueue<(string Id, int Served)> _closed = new();
+    private int _reporting;
+
+    /// <summary>
+    /// Tells the dispatcher connections are done (it counts MaxClientsVHost by them). Reports that
+    /// arrive while one is being sent go out together in the next message: one sendmsg for many
+    /// connections under load.
+    /// </summary>
     private void ReportClosed(string connectionId, int served)
     {
-        try { lock (_channelGate) Message.Of(MessageType.Closed, connectionId, served.ToString()).Send(channel); }
-        catch (IOException) { } // the dispatcher is gone (draining): nobody to tell
+        _closed.Enqueue((connectionId, served));
+        while (!_closed.IsEmpty && Interlocked.Exchange(ref _reporting, 1) == 0)
+        {
+            try
+            {
+                var fields = new List<string>();
+                while (fields.Count < 200 && _closed.TryDequeue(out var c)) { fields.Add(c.Id); fields.Add(c.Served.ToString()); }
+                if (fields.Count > 0) lock (_channelGate) Message.Of(MessageType.Closed, fields.ToArray()).Send(channel);
+            }
+            catch (IOException) { _closed.Clear(); } // the dispatcher is gone (draining): nobody to tell
+            finally { Volatile.Write(ref _reporting, 0); }
+        }
     }
 }
