@@ -299,29 +299,41 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
         catch (OperationCanceledException) { return (buffer, Math.Max(length, 1), true); }
     }
 
-    /// <summary>The Host header of a request head (null for HTTP/1.0 without one).</summary>
+    /// <summary>
+    /// The Host header of a request head (null for HTTP/1.0 without one), read from the bytes
+    /// without building strings for the lines: this runs once per connection.
+    /// </summary>
     internal static string? HostHeader(byte[] head, int length, out bool malformed)
     {
         malformed = false;
-        string text = Encoding.Latin1.GetString(head, 0, length);
-        int end = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
-        if (end >= 0) text = text[..end];
-        var lines = text.Split("\r\n");
-        var request = lines[0].Split(' ');
-        if (request.Length != 3 || !request[2].StartsWith("HTTP/", StringComparison.Ordinal)) { malformed = true; return null; }
-        string? host = null;
-        foreach (var line in lines.Skip(1))
+        ReadOnlySpan<byte> span = head.AsSpan(0, length);
+        int end = span.IndexOf("\r\n\r\n"u8);
+        if (end >= 0) span = span[..end];
+        int eol = span.IndexOf("\r\n"u8);
+        var requestLine = eol < 0 ? span : span[..eol];
+        // METHOD SP request-target SP HTTP-version, exactly two spaces
+        int sp1 = requestLine.IndexOf((byte)' '), sp2 = requestLine.LastIndexOf((byte)' ');
+        if (sp1 <= 0 || sp2 <= sp1 + 1 || requestLine[(sp1 + 1)..sp2].IndexOf((byte)' ') >= 0 || !requestLine[(sp2 + 1)..].StartsWith("HTTP/"u8))
         {
-            int colon = line.IndexOf(':');
-            if (colon <= 0) continue;
-            if (line.AsSpan(0, colon).Trim().Equals("host", StringComparison.OrdinalIgnoreCase))
-            {
-                if (host is not null) { malformed = true; return null; } // two Host headers: 400, as Apache
-                host = line[(colon + 1)..].Trim();
-            }
+            malformed = true;
+            return null;
+        }
+        var target = requestLine[(sp1 + 1)..sp2];
+        string? host = null;
+        var rest = eol < 0 ? ReadOnlySpan<byte>.Empty : span[(eol + 2)..];
+        while (!rest.IsEmpty)
+        {
+            int e = rest.IndexOf("\r\n"u8);
+            var line = e < 0 ? rest : rest[..e];
+            rest = e < 0 ? ReadOnlySpan<byte>.Empty : rest[(e + 2)..];
+            int colon = line.IndexOf((byte)':');
+            if (colon <= 0 || !System.Text.Ascii.EqualsIgnoreCase(line[..colon].Trim((byte)' '), "host"u8)) continue;
+            if (host is not null) { malformed = true; return null; } // two Host headers: 400, as Apache
+            host = Encoding.Latin1.GetString(line[(colon + 1)..].Trim(" \t"u8));
         }
         // absolute-form target names the host itself (RFC 9112 3.2.2)
-        if (Uri.TryCreate(request[1], UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https") host = uri.Authority;
+        if (!target.IsEmpty && target[0] != (byte)'/' && Uri.TryCreate(Encoding.Latin1.GetString(target), UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
+            host = uri.Authority;
         return host;
     }
 
