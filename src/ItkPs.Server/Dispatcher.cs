@@ -67,13 +67,10 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
 
     private void ReadMaster()
     {
-        var buffer = new byte[Message.BufferSize];
         try
         {
-            while (true)
+            Message.ReadAll(masterChannel, m =>
             {
-                var m = Message.Receive(masterChannel, buffer);
-                if (m is null) break;
                 switch (m.Type)
                 {
                     case MessageType.Listener when m.Fd >= 0:
@@ -126,7 +123,7 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
                         if (m.Fd >= 0) Mono.Unix.Native.Syscall.close(m.Fd);
                         throw new ProtocolException($"unexpected {m.Type} from the master");
                 }
-            }
+            });
         }
         catch (Exception e) when (e is ProtocolException or IOException)
         {
@@ -423,13 +420,10 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
     /// <summary>Messages from one worker: a connection is done. End of stream: the worker is gone.</summary>
     private void ReadWorker(WorkerLink link)
     {
-        var buffer = new byte[Message.BufferSize];
         try
         {
-            while (true)
+            Message.ReadAll(link.Channel, m =>
             {
-                var m = Message.Receive(link.Channel, buffer);
-                if (m is null) break;
                 if (m.Type != MessageType.Closed || m.Fd >= 0 || m.Fields.Length == 0 || m.Fields.Length % 2 != 0)
                     throw new ProtocolException($"unexpected {m.Type} from worker {link.Pid}");
                 for (int i = 0; i < m.Fields.Length; i += 2)
@@ -439,7 +433,7 @@ public sealed class Dispatcher(string snapshotPath, int masterChannel)
                     Interlocked.Add(ref link.Requests, n);
                     Forget(id);
                 }
-            }
+            });
         }
         catch (Exception e) when (e is ProtocolException or IOException)
         {

@@ -35,6 +35,16 @@ public sealed record Message(MessageType Type, string[] Fields, int Fd = -1)
         FdPassing.Send(channel, bytes.ToArray(), Fd);
     }
 
+    /// <summary>
+    /// Hands every message of a channel to <paramref name="handle"/> until the peer closes it.
+    /// Protocol and I/O errors propagate: the caller decides what ends with the peer.
+    /// </summary>
+    public static void ReadAll(int channel, Action<Message> handle)
+    {
+        var buffer = new byte[BufferSize];
+        for (var m = Receive(channel, buffer); m is not null; m = Receive(channel, buffer)) handle(m);
+    }
+
     /// <summary>Null at end of stream; throws <see cref="ProtocolException"/> on an unknown type.</summary>
     public static Message? Receive(int channel, byte[] buffer)
     {

@@ -182,13 +182,10 @@ public sealed class Master
     /// <summary>Messages from a dispatcher: worker requests and status replies. Anything else ends it.</summary>
     private void ReadDispatcher(Generation gen)
     {
-        var buffer = new byte[Message.BufferSize];
         try
         {
-            while (true)
+            Message.ReadAll(gen.Channel, m =>
             {
-                var m = Message.Receive(gen.Channel, buffer);
-                if (m is null) break;
                 if (m.Fd >= 0) throw new ProtocolException($"unexpected descriptor with {m.Type}");
                 switch (m.Type)
                 {
@@ -201,7 +198,7 @@ public sealed class Master
                     case MessageType.Status when m.Fields.Length == 1: gen.PendingStatus?.TrySetResult(m.Fields[0]); break;
                     default: throw new ProtocolException($"unexpected {m.Type} from the dispatcher");
                 }
-            }
+            });
         }
         catch (Exception e) when (e is ProtocolException or IOException)
         {

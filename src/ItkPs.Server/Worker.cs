@@ -146,20 +146,17 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
     /// <summary>Connections from the dispatcher; at end of stream, finish what is in flight and exit.</summary>
     private void ReadChannel(WebApplication app)
     {
-        var buffer = new byte[Message.BufferSize];
         int received = 0;
         try
         {
-            while (true)
+            Message.ReadAll(channel, m =>
             {
-                var m = Message.Receive(channel, buffer);
-                if (m is null) break;
                 if (m.Type != MessageType.Connection || m.Fd < 0 || m.Fields.Length != 1)
                     throw new ProtocolException($"unexpected {m.Type} from the dispatcher");
                 _idleSince = DateTime.UtcNow;
                 received++;
                 _transport.Add(new Socket(new SafeSocketHandle(m.Fd, ownsHandle: true)), m.Fields[0]);
-            }
+            });
         }
         catch (Exception e) when (e is ProtocolException or IOException)
         {
