@@ -17,7 +17,10 @@ public sealed class ConfigReader
         "core_module", "core.c", "http_module", "http_core.c", "so_module", "mod_so.c",
         "dir_module", "mod_dir.c", "mime_module", "mod_mime.c", "alias_module", "mod_alias.c",
         "log_config_module", "mod_log_config.c", "authz_core_module", "mod_authz_core.c",
-        "reqtimeout_module", "mod_reqtimeout.c",
+        "reqtimeout_module", "mod_reqtimeout.c", "cgi_module", "mod_cgi.c", "cgid_module", "mod_cgid.c",
+        "auth_basic_module", "mod_auth_basic.c", "authn_file_module", "mod_authn_file.c",
+        "authn_core_module", "mod_authn_core.c", "authz_user_module", "mod_authz_user.c",
+        "proxy_module", "mod_proxy.c", "proxy_fcgi_module", "mod_proxy_fcgi.c",
     ];
 
     private static readonly HashSet<string> ServerOnly = new(StringComparer.OrdinalIgnoreCase)
@@ -25,7 +28,7 @@ public sealed class ConfigReader
 
     /// <summary>Directives read in a vhost or &lt;Directory&gt; and kept for the server to apply.</summary>
     private static readonly HashSet<string> Recorded = new(StringComparer.OrdinalIgnoreCase)
-    { "Options", "AllowOverride", "Require", "ScriptAlias", "AddHandler", "AuthType", "AuthName", "AuthUserFile" };
+    { "Options", "AllowOverride", "Require", "ScriptAlias", "AddHandler", "SetHandler", "AuthType", "AuthName", "AuthUserFile" };
 
     private readonly HashSet<string> _modules;
     private readonly Stack<string> _including = new();
@@ -76,7 +79,7 @@ public sealed class ConfigReader
     private sealed record Scope(VirtualHost? Vhost, DirectoryBlock? Directory)
     {
         public static readonly Scope Server = new(null, null);
-        public string Name => Directory is not null ? "<Directory>" : Vhost is not null ? "<VirtualHost>" : "server config";
+        public string Name => Directory is not null ? $"<{Directory.Kind}>" : Vhost is not null ? "<VirtualHost>" : "server config";
     }
 
     private void ReadFile(string path, Scope scope)
@@ -158,11 +161,42 @@ public sealed class ConfigReader
                 return;
 
             case "directory":
-                if (scope.Directory is not null) { Error("<Directory> cannot be nested in another <Directory>."); return; }
-                if (!Count(1, 1, "one path")) return;
-                var dir = new DirectoryBlock { Path = n.Args[0], File = n.File, Line = n.Line };
-                (vh?.Directories ?? _config.Directories).Add(dir);
+            case "directorymatch":
+            case "files":
+            case "filesmatch":
+            case "location":
+            case "locationmatch":
+            {
+                var kind = n.Name.StartsWith("Dir", StringComparison.OrdinalIgnoreCase) ? SectionKind.Directory
+                    : n.Name.StartsWith("Files", StringComparison.OrdinalIgnoreCase) ? SectionKind.Files : SectionKind.Location;
+                bool regex = n.Name.EndsWith("Match", StringComparison.OrdinalIgnoreCase) || (n.Args.Count == 2 && n.Args[0] == "~");
+                if (regex && n.Args.Count == 2 && n.Args[0] == "~") { if (!Count(2, 2, "'~' and one regular expression")) return; }
+                else if (!Count(1, 1, regex ? "one regular expression" : "one path")) return;
+                string pattern = n.Args[^1];
+                if (regex)
+                {
+                    try { _ = new System.Text.RegularExpressions.Regex(pattern); }
+                    catch (ArgumentException e) { Error($"<{n.Name}> '{pattern}' is not a regular expression: {e.Message}"); return; }
+                }
+                var parent = scope.Directory;
+                if (parent is not null && (kind != SectionKind.Files || parent.Kind != SectionKind.Directory))
+                {
+                    Error($"<{n.Name}> cannot be nested in <{parent.Kind}>{(kind == SectionKind.Files ? "" : "; only <Files> and <FilesMatch> go inside <Directory>")}.");
+                    return;
+                }
+                var dir = new DirectoryBlock { Kind = kind, IsRegex = regex, Path = pattern, File = n.File, Line = n.Line };
+                if (parent is not null) parent.Nested.Add(dir);
+                else (vh?.Directories ?? _config.Directories).Add(dir);
                 Walk(n.Children, new Scope(vh, dir));
+                return;
+            }
+
+            case "timeout":
+            case "cgiscripttimeout":
+                if (!Count(1, 1, "a number of seconds")) return;
+                if (scope.Directory is not null) { Error($"{n.Name} is not allowed in <{scope.Directory.Kind}>."); return; }
+                if (!int.TryParse(n.Args[0].TrimEnd('s'), out int timeout) || timeout < 1) { Error($"{n.Name} '{n.Args[0]}' is not a number of seconds."); return; }
+                if (vh is not null) vh.TimeoutSeconds = timeout; else _config.TimeoutSeconds = timeout;
                 return;
 
             case "listen":
@@ -276,7 +310,7 @@ public sealed class ConfigReader
                 Warn($"AllowOverride {string.Join(' ', n.Args)}: itkd never reads .htaccess files; only 'AllowOverride None' has the same effect under both servers.");
             if (scope.Directory is not null) scope.Directory.Directives.Add(record);
             else if (vh is not null) vh.Directives.Add(record);
-            else Warn($"{n.Name} in the server config is ignored by itkd; put it in a <VirtualHost> or <Directory>.");
+            else _config.Directives.Add(record); // inherited by every vhost, as in Apache
             return;
         }
 

@@ -60,13 +60,22 @@ public sealed record HostAddress(string Host, int? Port)
 /// <summary>A directive kept as written, with where it was written.</summary>
 public sealed record DirectiveRecord(string Name, IReadOnlyList<string> Args, string File, int Line);
 
-/// <summary>A &lt;Directory&gt; block.</summary>
+/// <summary>What a per-request section matches on.</summary>
+public enum SectionKind { Directory, Files, Location }
+
+/// <summary>
+/// A &lt;Directory&gt;, &lt;Files&gt; or &lt;Location&gt; block (the *Match forms and "~" set
+/// <see cref="IsRegex"/>). A &lt;Directory&gt; may hold &lt;Files&gt; blocks in <see cref="Nested"/>.
+/// </summary>
 public sealed class DirectoryBlock
 {
+    public SectionKind Kind { get; init; } = SectionKind.Directory;
+    public bool IsRegex { get; init; }
     public required string Path { get; init; }
     public required string File { get; init; }
     public int Line { get; init; }
     public List<DirectiveRecord> Directives { get; init; } = new();
+    public List<DirectoryBlock> Nested { get; init; } = new();
 }
 
 /// <summary>
@@ -93,8 +102,11 @@ public sealed class VirtualHost
     public string? ErrorLog { get; set; }
     public string? CustomLog { get; set; }
     public string? CustomLogFormat { get; set; }
+    /// <summary>&lt;Directory&gt;, &lt;Files&gt; and &lt;Location&gt; blocks of this vhost, in file order.</summary>
     public List<DirectoryBlock> Directories { get; init; } = new();
     public List<DirectiveRecord> Directives { get; init; } = new();
+    /// <summary>Timeout / CGIScriptTimeout of this vhost, when it sets one.</summary>
+    public int? TimeoutSeconds { get; set; }
 
     /// <summary>The main configuration file this vhost was read through.</summary>
     public string? ConfigFile { get; set; }
@@ -132,7 +144,12 @@ public sealed class ServerConfig
     public DirectiveRecord? UidRangeDirective { get; set; }
     public DirectiveRecord? GidRangeDirective { get; set; }
     public List<VirtualHost> VirtualHosts { get; } = new();
+    /// <summary>Per-request directives outside any vhost (Options, AddHandler, ScriptAlias…); every vhost inherits them.</summary>
+    public List<DirectiveRecord> Directives { get; } = new();
+    /// <summary>Server-level &lt;Directory&gt;, &lt;Files&gt; and &lt;Location&gt; blocks; they apply to every vhost.</summary>
     public List<DirectoryBlock> Directories { get; } = new();
+    /// <summary>Timeout (and CGIScriptTimeout): how long a CGI or FastCGI script may stay silent.</summary>
+    public int TimeoutSeconds { get; set; } = 60;
     public List<ConfigDiagnostic> Diagnostics { get; } = new();
     /// <summary>Every file that was read, main file first.</summary>
     public List<string> Files { get; } = new();

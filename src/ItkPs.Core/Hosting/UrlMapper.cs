@@ -19,6 +19,17 @@ public static class UrlMapper
 {
     public static MappedPath Map(string documentRoot, string rawTarget)
     {
+        var url = Normalize(rawTarget);
+        if (!url.Ok) return url;
+        return new(0, Under(documentRoot, url.FilePath!), url.TrailingSlash);
+    }
+
+    /// <summary>
+    /// The decoded, normalised URL path of a raw request target ("/a/b", always starting with '/'),
+    /// in <see cref="MappedPath.FilePath"/>; or the status that refuses it.
+    /// </summary>
+    public static MappedPath Normalize(string rawTarget)
+    {
         string path = rawTarget;
         int q = path.IndexOfAny(['?', '#']);
         if (q >= 0) path = path[..q];
@@ -49,9 +60,12 @@ public static class UrlMapper
             segments.Add(s);
         }
         if (segments.Any(s => s.StartsWith(".ht", StringComparison.OrdinalIgnoreCase))) return new(403, null, false);
-        string file = segments.Count == 0 ? documentRoot : Path.Combine(documentRoot, string.Join('/', segments));
-        return new(0, file, decoded.EndsWith('/'));
+        return new(0, "/" + string.Join('/', segments), decoded.EndsWith('/'));
     }
+
+    /// <summary>A normalised URL path (from <see cref="Normalize"/>) as a file under a directory.</summary>
+    public static string Under(string directory, string urlPath) =>
+        urlPath == "/" ? directory : Path.Combine(directory, urlPath.TrimStart('/'));
 
     /// <summary>%XX decoding into UTF-8; null for a malformed escape or invalid UTF-8 (Apache: 400).</summary>
     public static string? PercentDecode(string s)
