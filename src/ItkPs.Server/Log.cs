@@ -12,6 +12,7 @@ public enum LogEvent
     DispatcherStarted = 2001, ListenerReceived = 2002, ClientTimeout = 2003, VhostBusy = 2004,
     NoVhost = 2005, WorkerAttached = 2006, WorkerDetached = 2007, Draining = 2008, PeerProtocolError = 2009, RoutingFailed = 2010,
     WorkerStarted = 3001, MisdirectedRequest = 3002, WorkerIdleExit = 3003, WorkerDraining = 3004, RequestFailed = 3005,
+    PhpStarted = 3006, PhpExited = 3007, PhpThrottled = 3008, ScriptFailed = 3009,
 }
 
 /// <summary>One line per event on stderr: pid, role, uid and the event number, then the text.</summary>

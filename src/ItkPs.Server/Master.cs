@@ -56,10 +56,15 @@ public sealed class Master
 
     private readonly int _minWorkers, _maxWorkers;
 
-    public Master(string configFile, string controlPath, string? pidFile, int idleTimeout, int minWorkers = 1, int maxWorkers = 1)
+    private readonly string _phpCgi;
+    private readonly int _phpChildren;
+
+    public Master(string configFile, string controlPath, string? pidFile, int idleTimeout, int minWorkers = 1, int maxWorkers = 1,
+        string phpCgi = "/usr/bin/php-cgi", int phpChildren = 4)
     {
         _configFile = configFile; _controlPath = controlPath; _pidFile = pidFile; _idleTimeout = idleTimeout;
         _minWorkers = Math.Max(1, minWorkers); _maxWorkers = Math.Max(_minWorkers, maxWorkers);
+        _phpCgi = phpCgi; _phpChildren = Math.Max(1, phpChildren);
         _runDir = Path.Combine(Path.GetDirectoryName(controlPath)!, $"itkd-{Environment.ProcessId}");
     }
 
@@ -166,7 +171,7 @@ public sealed class Master
     private Generation StartGeneration(ServerConfig config)
     {
         int number = ++_generation;
-        var snapshot = Snapshot.From(config, number, _minWorkers, _maxWorkers);
+        var snapshot = Snapshot.From(config, number, _minWorkers, _maxWorkers, _phpCgi, _phpChildren);
         string path = snapshot.Save(_runDir);
         var (mine, theirs) = FdPassing.SocketPair();
         var process = Spawner.Spawn("itkd: dispatcher", ["--role", "dispatcher", "--config", path, "--channel", theirs.ToString()], [theirs]);
@@ -247,6 +252,8 @@ public sealed class Master
     private void WorkerExited(Pool pool, string key, Process p)
     {
         int code = p.ExitCode;
+        // The worker leads its own process group: php-cgi and CGI children it left go with it.
+        Privileges.KillProcessGroup(p.Id);
         lock (_gate)
         {
             pool.Workers.Remove(p);

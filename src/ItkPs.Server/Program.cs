@@ -16,6 +16,8 @@ public static class Program
         var idle = new Option<int>("--worker-idle-timeout") { Description = "Seconds a user's pool may sit idle before it is reaped.", DefaultValueFactory = _ => 300 };
         var minWorkers = new Option<int>("--min-workers") { Description = "Workers a user's pool starts with.", DefaultValueFactory = _ => 1 };
         var maxWorkers = new Option<int>("--max-workers") { Description = "Workers a busy user's pool may grow to.", DefaultValueFactory = _ => 1 };
+        var phpCgi = new Option<string>("--php-cgi") { Description = "The php-cgi program each worker starts for PHP.", DefaultValueFactory = _ => "/usr/bin/php-cgi" };
+        var phpChildren = new Option<int>("--php-children") { Description = "php-cgi processes per worker (started on its first PHP request).", DefaultValueFactory = _ => 4 };
         var role = new Option<string>("--role") { Hidden = true, DefaultValueFactory = _ => "master" };
         var channel = new Option<int>("--channel") { Hidden = true, DefaultValueFactory = _ => -1 };
         var user = new Option<string?>("--user") { Hidden = true };
@@ -23,7 +25,7 @@ public static class Program
 
         var root = new RootCommand("itkd: serves each virtual host as its own Unix user (privilege-separated prefork server).")
         {
-            config, control, pidFile, idle, minWorkers, maxWorkers, role, channel, user, group,
+            config, control, pidFile, idle, minWorkers, maxWorkers, phpCgi, phpChildren, role, channel, user, group,
         };
         root.SetAction(parsed =>
         {
@@ -33,7 +35,8 @@ public static class Program
             {
                 return parsed.GetValue(role) switch
                 {
-                    "master" => new Master(file, parsed.GetValue(control)!, parsed.GetValue(pidFile), parsed.GetValue(idle), parsed.GetValue(minWorkers), parsed.GetValue(maxWorkers)).Run(),
+                    "master" => new Master(file, parsed.GetValue(control)!, parsed.GetValue(pidFile), parsed.GetValue(idle), parsed.GetValue(minWorkers), parsed.GetValue(maxWorkers),
+                        parsed.GetValue(phpCgi)!, parsed.GetValue(phpChildren)).Run(),
                     "dispatcher" => new Dispatcher(file, parsed.GetValue(channel)).Run(),
                     "worker" => new Worker(file, parsed.GetValue(channel), parsed.GetValue(user)!, parsed.GetValue(group)!, parsed.GetValue(idle)).Run(),
                     var r => throw new ArgumentException($"unknown role {r}"),

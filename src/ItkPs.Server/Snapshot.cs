@@ -26,9 +26,19 @@ public sealed class Snapshot
     public int MinWorkers { get; set; } = 1;
     public int MaxWorkers { get; set; } = 1;
     public List<VirtualHost> VirtualHosts { get; set; } = new();
+    /// <summary>Per-request directives and sections outside any vhost (every vhost inherits them).</summary>
+    public List<DirectiveRecord> ServerDirectives { get; set; } = new();
+    public List<DirectoryBlock> ServerSections { get; set; } = new();
+    /// <summary>Timeout: how long a script may stay silent.</summary>
+    public int TimeoutSeconds { get; set; } = 60;
+    /// <summary>The php-cgi program and how many of it each worker starts (itkd --php-cgi / --php-children).</summary>
+    public string PhpCgi { get; set; } = "/usr/bin/php-cgi";
+    public int PhpChildren { get; set; } = 4;
 
-    public static Snapshot From(ServerConfig c, int generation, int minWorkers, int maxWorkers) => new()
+    public static Snapshot From(ServerConfig c, int generation, int minWorkers, int maxWorkers, string phpCgi = "/usr/bin/php-cgi", int phpChildren = 4) => new()
     {
+        ServerDirectives = c.Directives, ServerSections = c.Directories, TimeoutSeconds = c.TimeoutSeconds,
+        PhpCgi = phpCgi, PhpChildren = phpChildren,
         MinWorkers = minWorkers, MaxWorkers = maxWorkers,
         Generation = generation, ConfigFile = c.MainFile,
         Listens = c.Listens.Select(l => l.Address.ToString()).ToList(),

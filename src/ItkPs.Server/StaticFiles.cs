@@ -34,7 +34,8 @@ public sealed class StaticFiles
         return provider;
     }
 
-    public async Task ServeAsync(HttpContext context, VirtualHost vhost)
+    /// <summary>Serves a regular file the pipeline has found (and the kernel let it stat).</summary>
+    public async Task ServeAsync(HttpContext context, string path, Stat st)
     {
         var request = context.Request;
         var response = context.Response;
@@ -46,35 +47,6 @@ public sealed class StaticFiles
             response.StatusCode = HttpMethods.IsOptions(request.Method) ? 200 : KnownMethods.Contains(request.Method) ? 405 : 501;
             return;
         }
-        string raw = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? request.Path.Value ?? "/";
-        var mapped = UrlMapper.Map(vhost.DocumentRoot ?? "/nonexistent", raw);
-        if (!mapped.Ok) { response.StatusCode = mapped.Status; return; }
-
-        string path = mapped.FilePath!;
-        if (Syscall.stat(path, out var st) != 0) { response.StatusCode = StatusFor(Stdlib.GetLastError()); return; }
-        if ((st.st_mode & FilePermissions.S_IFMT) == FilePermissions.S_IFDIR)
-        {
-            if (!mapped.TrailingSlash)
-            {
-                // mod_dir: a directory is addressed with its trailing slash.
-                string target = (request.PathBase + request.Path).ToString() + "/" + request.QueryString;
-                response.Headers.Location = $"{request.Scheme}://{request.Host}{target}";
-                response.StatusCode = 301;
-                return;
-            }
-            string? index = null;
-            foreach (var name in vhost.DirectoryIndex)
-            {
-                string candidate = Path.Combine(path, name);
-                if (Syscall.stat(candidate, out var ist) == 0 && (ist.st_mode & FilePermissions.S_IFMT) == FilePermissions.S_IFREG) { index = candidate; st = ist; break; }
-                if (Stdlib.GetLastError() == Errno.EACCES) { response.StatusCode = 403; return; }
-            }
-            if (index is null) { response.StatusCode = 403; return; } // Options -Indexes
-            path = index;
-        }
-        else if ((st.st_mode & FilePermissions.S_IFMT) != FilePermissions.S_IFREG) { response.StatusCode = 403; return; }
-        else if (mapped.TrailingSlash) { response.StatusCode = 404; return; } // "/file.html/": no path info on files
-
         FileStream stream;
         try { stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan); }
         catch (UnauthorizedAccessException) { response.StatusCode = 403; return; }
@@ -87,7 +59,7 @@ public sealed class StaticFiles
         await TypedResults.Stream(stream, contentType, null, modified, etag, enableRangeProcessing: true).ExecuteAsync(context);
     }
 
-    private static int StatusFor(Errno e) => e switch
+    public static int StatusFor(Errno e) => e switch
     {
         Errno.EACCES or Errno.EPERM => 403,
         Errno.ENOENT or Errno.ENOTDIR => 404,

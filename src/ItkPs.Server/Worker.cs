@@ -47,11 +47,14 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
         foreach (var vh in mine.Where(v => v.ErrorLog is not null))
             _errorLogs[vh] = new ErrorLog(new FileStream(vh.ErrorLog!, FileMode.Append, FileAccess.Write, FileShare.ReadWrite));
         if (mine.FirstOrDefault(v => v.Nice is not null)?.Nice is int nice) Privileges.SetNice(nice);
+        Privileges.NewSession(); // what this worker starts (php-cgi, CGI) ends with it
         Privileges.DropTo(account, grp, (snapshot.UidMin, snapshot.UidMax), (snapshot.GidMin, snapshot.GidMax));
         // --- from here on: the vhost user, for good ---
         Privileges.SetProcessName($"itkd: w {user}");
         var selector = new VhostSelector(snapshot.VirtualHosts);
         var files = new StaticFiles();
+        using var scripts = new Scripts.ScriptHost(snapshot.PhpCgi, snapshot.PhpChildren);
+        var pipeline = new Pipeline(snapshot, files, scripts);
 
         var sw = System.Diagnostics.Stopwatch.StartNew();
         // The empty builder: no configuration files to find or watch (the slim one spends
@@ -102,17 +105,20 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
                 await context.Response.Body.WriteAsync(body);
                 return;
             }
-            try { await files.ServeAsync(context, vhost); }
+            _errorLogs.TryGetValue(vhost, out var errorLog);
+            bool logged = false;
+            void LogError(string message) { logged = true; errorLog?.Write("error", context, message); }
+            try { await pipeline.ServeAsync(context, vhost, LogError); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 if (!context.Response.HasStarted) context.Response.StatusCode = 500;
-                if (_errorLogs.TryGetValue(vhost, out var el)) el.Write("error", context, e.Message);
+                LogError(e.Message);
             }
             finally
             {
                 if (_logs.TryGetValue(vhost, out var log)) log.Write(context, context.Response.ContentLength ?? 0);
-                if (context.Response.StatusCode is 403 or 404 && _errorLogs.TryGetValue(vhost, out var el))
-                    el.Write("error", context, context.Response.StatusCode == 403 ? "client denied (permissions or .ht* name)" : "file does not exist");
+                if (!logged && context.Response.StatusCode is 403 or 404)
+                    errorLog?.Write("error", context, context.Response.StatusCode == 403 ? "client denied (permissions or .ht* name)" : "file does not exist");
             }
         });
 

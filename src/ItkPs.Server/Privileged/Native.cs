@@ -38,5 +38,8 @@ internal static partial class Native
     [LibraryImport("libc", SetLastError = true)]
     public static partial int pthread_sigmask(int how, byte[] set, IntPtr oldset);
 
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int setsid();
+
     public static string Error() => Marshal.GetLastPInvokeErrorMessage();
 }

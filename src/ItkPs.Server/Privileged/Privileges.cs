@@ -43,6 +43,33 @@ public static class Privileges
             throw new PrivilegeException("NO_NEW_PRIVS is not set");
     }
 
+    /// <summary>
+    /// Run by a worker at start: a session (and process group) of its own, so that the master can
+    /// end whatever the worker started (php-cgi, CGI scripts) when the worker dies, even by SIGKILL.
+    /// </summary>
+    public static void NewSession()
+    {
+        if (Native.setsid() < 0) throw new PrivilegeException($"setsid: {Native.Error()}");
+    }
+
+    /// <summary>Run by the master after a worker has exited: ends what is left of its process group.</summary>
+    public static void KillProcessGroup(int leader) => Syscall.kill(-leader, Signum.SIGKILL);
+
+    private static readonly object SpawnGate = new();
+
+    /// <summary>
+    /// Starts a program from a dropped worker (a CGI script, php-cgi). NO_NEW_PRIVS is per thread
+    /// and inherited by what the thread forks, and Process.Start forks on the calling thread, so it
+    /// is set on this thread first: a thread the runtime made before the drop cannot start a
+    /// child that a setuid binary could raise.
+    /// </summary>
+    public static System.Diagnostics.Process StartChild(System.Diagnostics.ProcessStartInfo psi)
+    {
+        if (Native.prctl(Native.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) throw new PrivilegeException($"PR_SET_NO_NEW_PRIVS: {Native.Error()}");
+        if (Syscall.geteuid() == 0) throw new PrivilegeException("refusing to start a child as root");
+        lock (SpawnGate) return System.Diagnostics.Process.Start(psi) ?? throw new InvalidOperationException($"could not start {psi.FileName}");
+    }
+
     /// <summary>NiceValue, clamped to -20..19 as mpm-itk does. Run as root before the drop (raising priority needs it).</summary>
     public static void SetNice(int nice)
     {

@@ -1,0 +1,166 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Sockets;
+using ItkPs.Server.Privileged;
+
+namespace ItkPs.Server.Scripts;
+
+/// <summary>Where FastCGI connections come from: the worker's own php-cgi children, or an existing socket (php-fpm).</summary>
+public interface IFastCgiPool : IDisposable
+{
+    Task<FastCgiLease> RentAsync(CancellationToken ct);
+}
+
+/// <summary>A connection on loan; give it back with <see cref="Dispose"/> (it is kept only if the response was read to its end).</summary>
+public sealed class FastCgiLease(FastCgiConnection connection, Action<FastCgiConnection> giveBack) : IDisposable
+{
+    public FastCgiConnection Connection { get; } = connection;
+    private int _done;
+    public void Dispose() { if (Interlocked.Exchange(ref _done, 1) == 0) giveBack(Connection); }
+}
+
+/// <summary>
+/// php-cgi processes started and supervised by a worker, so they run as the worker's (the
+/// vhost's) user. Each child listens on its own socket in a private 0700 directory and serves
+/// one connection at a time; the pool keeps one kept-alive connection per child and hands it to
+/// one request at a time. A child that exits is started again (at most once a second when it
+/// keeps dying); all of them end with the worker.
+/// </summary>
+public sealed class PhpCgiPool : IFastCgiPool
+{
+    private sealed class Child
+    {
+        public required int Index { get; init; }
+        public required string Socket { get; init; }
+        public Process? Process;
+        public FastCgiConnection? Idle;
+        public volatile bool Stale;
+        public DateTime StartedAt;
+    }
+
+    private readonly string _phpCgi;
+    private readonly DirectoryInfo _dir;
+    private readonly Child[] _children;
+    private readonly ConcurrentStack<Child> _free = new();
+    private readonly SemaphoreSlim _slots;
+    private volatile bool _disposed;
+
+    public PhpCgiPool(string phpCgi, int children)
+    {
+        _phpCgi = phpCgi;
+        children = Math.Max(1, children);
+        // 0700 and owned by this (the vhost's) user: no other tenant can reach these sockets.
+        _dir = Directory.CreateTempSubdirectory("itkd-php-");
+        _children = Enumerable.Range(0, children).Select(i => new Child { Index = i, Socket = Path.Combine(_dir.FullName, $"php-{i}.sock") }).ToArray();
+        _slots = new SemaphoreSlim(children, children);
+        foreach (var c in _children) { Start(c); _free.Push(c); }
+        Log.Write(LogEvent.PhpStarted, $"{children} php-cgi child(ren) of {_phpCgi}, sockets in {_dir.FullName}");
+    }
+
+    public int[] Pids => _children.Select(c => c.Process?.Id ?? 0).ToArray();
+
+    private void Start(Child c)
+    {
+        File.Delete(c.Socket);
+        var psi = new ProcessStartInfo(_phpCgi) { UseShellExecute = false, WorkingDirectory = "/" };
+        psi.ArgumentList.Add("-b");
+        psi.ArgumentList.Add(c.Socket);
+        psi.Environment.Clear();
+        psi.Environment["PATH"] = "/usr/local/bin:/usr/bin:/bin";
+        psi.Environment["PHP_FCGI_CHILDREN"] = "0";     // this process serves; the worker supervises
+        psi.Environment["PHP_FCGI_MAX_REQUESTS"] = "0"; // no planned restarts (a crash still restarts it)
+        var p = Privileges.StartChild(psi);
+        p.EnableRaisingEvents = true;
+        c.StartedAt = DateTime.UtcNow;
+        c.Process = p;
+        p.Exited += (_, _) => Exited(c, p);
+    }
+
+    private void Exited(Child c, Process p)
+    {
+        c.Stale = true;
+        if (_disposed) return;
+        bool quick = DateTime.UtcNow - c.StartedAt < TimeSpan.FromSeconds(2);
+        Log.Write(quick ? LogEvent.PhpThrottled : LogEvent.PhpExited, $"php-cgi {p.Id} (child {c.Index}) exited with {p.ExitCode}; starting it again{(quick ? " in 1 s" : "")}");
+        _ = Task.Run(async () =>
+        {
+            if (quick) await Task.Delay(1000);
+            if (_disposed) return;
+            try { Start(c); }
+            catch (Exception e) { Log.Write(LogEvent.ScriptFailed, $"cannot start {_phpCgi}: {e.Message}"); }
+        });
+    }
+
+    public async Task<FastCgiLease> RentAsync(CancellationToken ct)
+    {
+        await _slots.WaitAsync(ct);
+        if (!_free.TryPop(out var c)) { _slots.Release(); throw new InvalidOperationException("php pool: slot without a child"); }
+        try
+        {
+            var conn = c.Idle;
+            c.Idle = null;
+            if (conn is not null && c.Stale) { conn.Dispose(); conn = null; }
+            if (conn is null)
+            {
+                c.Stale = false;
+                conn = await ConnectAsync(c.Socket, ct);
+            }
+            return new FastCgiLease(conn, back =>
+            {
+                if (back.Reusable && !c.Stale && !_disposed) c.Idle = back; else back.Dispose();
+                _free.Push(c);
+                _slots.Release();
+            });
+        }
+        catch
+        {
+            _free.Push(c);
+            _slots.Release();
+            throw;
+        }
+    }
+
+    /// <summary>Connects, waiting (up to 10 s) for a child that is still starting or being restarted.</summary>
+    internal static async Task<FastCgiConnection> ConnectAsync(string socket, CancellationToken ct)
+    {
+        var until = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            try { return await FastCgiConnection.ConnectAsync(socket, ct); }
+            catch (SocketException) when (DateTime.UtcNow < until) // not there yet (ENOENT) or not listening yet
+            {
+                await Task.Delay(10, ct);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _disposed = true;
+        foreach (var c in _children)
+        {
+            c.Idle?.Dispose();
+            if (c.Process is { HasExited: false } p) Mono.Unix.Native.Syscall.kill(p.Id, Mono.Unix.Native.Signum.SIGTERM);
+        }
+        try { _dir.Delete(true); } catch (IOException) { }
+    }
+}
+
+/// <summary>An existing FastCGI socket (php-fpm's), with kept-alive connections reused.</summary>
+public sealed class FastCgiSocketPool(string socket) : IFastCgiPool
+{
+    private readonly ConcurrentBag<FastCgiConnection> _idle = new();
+
+    public async Task<FastCgiLease> RentAsync(CancellationToken ct)
+    {
+        FastCgiConnection? conn = null;
+        while (conn is null && _idle.TryTake(out var c))
+        {
+            if (c.ClosedByPeer) c.Dispose(); else conn = c; // php-fpm may have ended an idle connection
+        }
+        conn ??= await FastCgiConnection.ConnectAsync(socket, ct);
+        return new FastCgiLease(conn, back => { if (back.Reusable && _idle.Count < 32) _idle.Add(back); else back.Dispose(); });
+    }
+
+    public void Dispose() { while (_idle.TryTake(out var c)) c.Dispose(); }
+}

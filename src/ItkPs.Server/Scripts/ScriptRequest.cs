@@ -1,0 +1,211 @@
+using System.Globalization;
+using System.Text;
+using ItkPs.Core.Config;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace ItkPs.Server.Scripts;
+
+/// <summary>A request for a script, resolved to a file: what the CGI/1.1 environment is built from.</summary>
+public sealed record ScriptTarget(string ScriptFile, string ScriptName, string PathInfo, string DocumentRoot, string? RemoteUser, string? AuthType);
+
+/// <summary>
+/// The CGI/1.1 meta-variables (RFC 3875) as Apache's mod_cgi and mod_proxy_fcgi set them, for a
+/// CGI program's environment and for FastCGI PARAMS alike. Authorization is not passed on, as in
+/// Apache without CGIPassAuth: the password stays with the server that checked it.
+/// </summary>
+public static class CgiEnvironment
+{
+    public static List<KeyValuePair<string, string>> Build(HttpContext c, VirtualHost vhost, ScriptTarget t, bool forPhp)
+    {
+        var r = c.Request;
+        string raw = c.Features.Get<IHttpRequestFeature>()?.RawTarget ?? r.Path.Value ?? "/";
+        string query = r.QueryString.HasValue ? r.QueryString.Value![1..] : "";
+        var env = new List<KeyValuePair<string, string>>(40);
+        void Add(string k, string? v) { if (v is not null) env.Add(new(k, v)); }
+        Add("GATEWAY_INTERFACE", "CGI/1.1");
+        Add("SERVER_SOFTWARE", "itkd");
+        Add("SERVER_PROTOCOL", r.Protocol);
+        Add("REQUEST_METHOD", r.Method);
+        Add("REQUEST_URI", raw);
+        Add("QUERY_STRING", query);
+        Add("SCRIPT_NAME", t.ScriptName);
+        Add("SCRIPT_FILENAME", t.ScriptFile);
+        if (t.PathInfo.Length > 0)
+        {
+            Add("PATH_INFO", t.PathInfo);
+            Add("PATH_TRANSLATED", t.DocumentRoot.TrimEnd('/') + t.PathInfo);
+        }
+        Add("DOCUMENT_ROOT", t.DocumentRoot);
+        Add("CONTEXT_DOCUMENT_ROOT", t.DocumentRoot);
+        Add("CONTEXT_PREFIX", "");
+        Add("REQUEST_SCHEME", r.Scheme);
+        if (r.IsHttps) Add("HTTPS", "on");
+        Add("SERVER_NAME", vhost.Name.Length > 0 ? vhost.Name : r.Host.Host);
+        Add("SERVER_ADDR", c.Connection.LocalIpAddress?.ToString());
+        Add("SERVER_PORT", c.Connection.LocalPort.ToString(CultureInfo.InvariantCulture));
+        Add("REMOTE_ADDR", c.Connection.RemoteIpAddress?.ToString());
+        Add("REMOTE_PORT", c.Connection.RemotePort.ToString(CultureInfo.InvariantCulture));
+        Add("AUTH_TYPE", t.AuthType);
+        Add("REMOTE_USER", t.RemoteUser);
+        if (r.ContentLength is long length) Add("CONTENT_LENGTH", length.ToString(CultureInfo.InvariantCulture));
+        else if (r.Headers.TransferEncoding.Count > 0 && !forPhp) Add("CONTENT_LENGTH", null);
+        Add("CONTENT_TYPE", r.ContentType);
+        // php-cgi runs only when it sees it was started by a server (cgi.force_redirect).
+        if (forPhp) Add("REDIRECT_STATUS", "200");
+        foreach (var h in r.Headers)
+        {
+            if (h.Key.Equals("Authorization", StringComparison.OrdinalIgnoreCase) || h.Key.Equals("Proxy-Authorization", StringComparison.OrdinalIgnoreCase)
+                || h.Key.Equals("Content-Type", StringComparison.OrdinalIgnoreCase) || h.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)
+                // httpoxy: a client's "Proxy:" header must never become HTTP_PROXY
+                || h.Key.Equals("Proxy", StringComparison.OrdinalIgnoreCase))
+                continue;
+            var name = new StringBuilder("HTTP_", h.Key.Length + 5);
+            foreach (char ch in h.Key) name.Append(ch == '-' ? '_' : char.ToUpperInvariant(ch));
+            Add(name.ToString(), h.Value.ToString());
+        }
+        return env;
+    }
+}
+
+/// <summary>A stream that can tell, without waiting, that everything up to its end is already buffered.</summary>
+public interface IBufferedEnd
+{
+    bool RestIsBuffered { get; }
+}
+
+/// <summary>
+/// A script's output (CGI/1.1, section 6): a header block, an empty line, the body. Status,
+/// Location and Content-Type are interpreted; other headers pass through. The body is copied
+/// as it arrives (streamed), with a Content-Length when the whole of it came at once.
+/// </summary>
+public static class CgiOutput
+{
+    private const int MaxHeader = 64 * 1024;
+
+    /// <summary>The outcome of reading the header block.</summary>
+    public enum Result { Sent, LocalRedirect, BadHeader, Timeout }
+
+    /// <summary>
+    /// Copies the script's answer to the response. A "Location: /local" answer without Status is
+    /// returned as <see cref="Result.LocalRedirect"/> for the caller to serve (RFC 3875 6.2.2);
+    /// <paramref name="timeout"/> is how long the script may stay silent (Timeout / CGIScriptTimeout).
+    /// </summary>
+    public static async Task<(Result Result, string? Location)> CopyAsync(Stream output, HttpContext context, Action<string> logError, TimeSpan timeout, CancellationToken aborted)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        try { return await CopyCoreAsync(output, context, logError, timeout, cts); }
+        catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
+        {
+            logError($"script timed out: no output for {timeout.TotalSeconds:0} s");
+            return (Result.Timeout, null);
+        }
+    }
+
+    private static async Task<(Result Result, string? Location)> CopyCoreAsync(Stream output, HttpContext context, Action<string> logError, TimeSpan timeout, CancellationTokenSource cts)
+    {
+        var ct = cts.Token;
+        var response = context.Response;
+        byte[] buffer = new byte[16 * 1024];
+        int filled = 0, bodyStart = -1, headerEnd = -1;
+        bool eof = false;
+        while (bodyStart < 0)
+        {
+            if (filled == buffer.Length)
+            {
+                if (buffer.Length >= MaxHeader) { logError("malformed header from script: the header block is over 64 KiB"); return (Result.BadHeader, null); }
+                Array.Resize(ref buffer, buffer.Length * 2);
+            }
+            cts.CancelAfter(timeout);
+            int n = await output.ReadAsync(buffer.AsMemory(filled), ct);
+            if (n == 0) { eof = true; break; }
+            int from = Math.Max(0, filled - 3);
+            filled += n;
+            for (int i = from; i < filled; i++)
+            {
+                if (buffer[i] != '\n') continue;
+                if (i + 1 < filled && buffer[i + 1] == '\n') { headerEnd = i; bodyStart = i + 2; break; }
+                if (i + 2 < filled && buffer[i + 1] == '\r' && buffer[i + 2] == '\n') { headerEnd = i; bodyStart = i + 3; break; }
+            }
+        }
+        if (bodyStart < 0)
+        {
+            logError(filled == 0 ? "end of script output before headers" : "malformed header from script: no empty line after the headers");
+            return (Result.BadHeader, null);
+        }
+
+        string? status = null, location = null, contentType = null;
+        long? contentLength = null;
+        var extra = new List<(string, string)>();
+        foreach (var rawLine in Encoding.Latin1.GetString(buffer, 0, headerEnd).Split('\n'))
+        {
+            string line = rawLine.TrimEnd('\r');
+            if (line.Length == 0) continue;
+            int colon = line.IndexOf(':');
+            if (colon <= 0) { logError($"malformed header from script: '{Trim(line)}'"); return (Result.BadHeader, null); }
+            string name = line[..colon].Trim(), value = line[(colon + 1)..].Trim();
+            if (name.Equals("Status", StringComparison.OrdinalIgnoreCase)) status = value;
+            else if (name.Equals("Location", StringComparison.OrdinalIgnoreCase)) location = value;
+            else if (name.Equals("Content-Type", StringComparison.OrdinalIgnoreCase)) contentType = value;
+            else if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) && long.TryParse(value, out var cl)) contentLength = cl;
+            else if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase) || name.Equals("Connection", StringComparison.OrdinalIgnoreCase)) { } // hop-by-hop: the server's own
+            else extra.Add((name, value));
+        }
+
+        int code = 200;
+        if (status is not null)
+        {
+            if (status.Length < 3 || !int.TryParse(status.AsSpan(0, 3), out code) || code < 100 || code > 999)
+            {
+                logError($"malformed header from script: bad Status '{Trim(status)}'");
+                return (Result.BadHeader, null);
+            }
+        }
+        else if (location is not null)
+        {
+            if (location.StartsWith('/')) return (Result.LocalRedirect, location);
+            code = 302;
+        }
+
+        response.StatusCode = code;
+        if (location is not null) response.Headers.Location = location;
+        if (contentType is not null) response.ContentType = contentType;
+        foreach (var (n, v) in extra) response.Headers.Append(n, v);
+
+        if (!eof && output is IBufferedEnd b && b.RestIsBuffered)
+        {
+            // The whole (short) response is already in memory: take it, and send it with a length.
+            int n;
+            while (true)
+            {
+                if (filled == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
+                if ((n = await output.ReadAsync(buffer.AsMemory(filled), ct)) == 0) break;
+                filled += n;
+            }
+            eof = true;
+        }
+        int have = filled - bodyStart;
+        if (eof) response.ContentLength = have;
+        else if (contentLength is not null) response.ContentLength = contentLength;
+        if (HttpMethods.IsHead(context.Request.Method)) { await DrainAsync(output, buffer, ct); return (Result.Sent, null); }
+        if (have > 0) await response.Body.WriteAsync(buffer.AsMemory(bodyStart, have), ct);
+        if (!eof)
+        {
+            int n;
+            while (true)
+            {
+                cts.CancelAfter(timeout);
+                if ((n = await output.ReadAsync(buffer, ct)) == 0) break;
+                await response.Body.WriteAsync(buffer.AsMemory(0, n), ct);
+            }
+        }
+        return (Result.Sent, null);
+    }
+
+    private static async Task DrainAsync(Stream s, byte[] buffer, CancellationToken ct)
+    {
+        while (await s.ReadAsync(buffer, ct) > 0) { }
+    }
+
+    private static string Trim(string s) => s.Length > 80 ? s[..80] + "…" : s;
+}
