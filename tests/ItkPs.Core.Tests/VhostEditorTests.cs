@@ -69,4 +69,44 @@ public class VhostEditorTests
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
         Assert.Equal(new[] { "x.conf", "x.conf.bak" }, Directory.GetFiles(dir.Path).Select(Path.GetFileName).Order());
     }
+
+    [Fact]
+    public void NewVhostWithPhpAndCgiReadsBackAsSuch()
+    {
+        using var dir = new TempDir();
+        var spec = new VhostSpec("blog.test", "/srv/blog", [], "blog", "blog", new HostAddress("*", 80), null, null, PhpMode.FastCgi, Cgi: true);
+        string file = dir.Write("blog.conf", ConfigRoot.NewVhostText(spec));
+        var config = new ConfigReader().ReadFiles("main", [file]);
+        Assert.Empty(config.Diagnostics);
+        var vh = Assert.Single(config.VirtualHosts);
+        Assert.Equal("FastCgi", vh.Php);
+        Assert.True(vh.Cgi);
+        Assert.Equal(["index.php", "index.html"], vh.DirectoryIndex);
+        var policy = RequestPolicy.For(config.Directives, config.Directories, vh, "/srv/blog/x.php", "/x.php");
+        Assert.Equal(HandlerKind.Php, policy.HandlerFor("x.php").Kind);
+        Assert.True(RequestPolicy.For(config.Directives, config.Directories, vh, "/srv/blog/a.cgi", "/a.cgi").ExecCgi);
+
+        var plain = spec with { Php = PhpMode.Off, Cgi = false };
+        var vh2 = new ConfigReader().ReadFiles("main", [dir.Write("plain.conf", ConfigRoot.NewVhostText(plain))]).VirtualHosts[0];
+        Assert.Equal("Off", vh2.Php);
+        Assert.False(vh2.Cgi);
+    }
+
+    [Fact]
+    public void PhpBlockAndOtherHandlersAreAddedAndRemovedAlone()
+    {
+        const string text = "<VirtualHost *:80>\n  ServerName a.test\n  AddHandler type-map .var\n  <FilesMatch \"\\.inc$\">\n    Require all denied\n  </FilesMatch>\n</VirtualHost>\n";
+        var e = new VhostEditor(ConfigDocument.Parse(text, "a.conf"), 1);
+        e.AddBlock((indent, nl) => ScriptDirectives.PhpBlock(indent, nl));
+        e.Add("AddHandler", ScriptDirectives.CgiHandler);
+        string on = e.ToText();
+        Assert.Contains("  AddHandler type-map .var\n", on);
+        Assert.Contains("  AddHandler cgi-script .cgi\n", on);
+        Assert.Contains("  <FilesMatch \"\\.php$\">\n      SetHandler application/x-httpd-php\n  </FilesMatch>\n</VirtualHost>\n", on);
+
+        var off = new VhostEditor(ConfigDocument.Parse(on, "a.conf"), 1);
+        off.RemoveBlocks(ScriptDirectives.IsPhpBlock);
+        off.RemoveWhere("AddHandler", a => a[0] == "cgi-script");
+        Assert.Equal(text, off.ToText());
+    }
 }

@@ -117,6 +117,25 @@ public sealed class VirtualHost
 
     [JsonIgnore] public string Listen => string.Join(' ', Addresses);
 
+    /// <summary>"FastCgi" when .php files have PHP's handler (SetHandler in a &lt;Files*&gt; block or AddHandler), else "Off".</summary>
+    [JsonIgnore]
+    public string Php =>
+        Directories.Concat(Directories.SelectMany(d => d.Nested)).Any(d => d.Kind == SectionKind.Files && d.Directives.Any(IsPhpHandler))
+        || Directives.Any(d => d.Name.Equals("AddHandler", StringComparison.OrdinalIgnoreCase) && d.Args.Count > 1 && d.Args[0].StartsWith("application/x-httpd-php", StringComparison.OrdinalIgnoreCase))
+            ? "FastCgi" : "Off";
+
+    /// <summary>True when the vhost runs CGI programs: a ScriptAlias, or Options ExecCGI with a cgi-script handler.</summary>
+    [JsonIgnore]
+    public bool Cgi =>
+        Directives.Any(d => d.Name.Equals("ScriptAlias", StringComparison.OrdinalIgnoreCase))
+        || (Directives.Concat(Directories.SelectMany(d => d.Directives)).Any(d => d.Name.Equals("Options", StringComparison.OrdinalIgnoreCase) && d.Args.Any(a => a.TrimStart('+').Equals("ExecCGI", StringComparison.OrdinalIgnoreCase) || a.Equals("All", StringComparison.OrdinalIgnoreCase)))
+            && Directives.Concat(Directories.SelectMany(d => d.Directives)).Any(d => d.Args.Count > 0 && d.Args[0].Equals("cgi-script", StringComparison.OrdinalIgnoreCase)));
+
+    private static bool IsPhpHandler(DirectiveRecord d) =>
+        d.Name.Equals("SetHandler", StringComparison.OrdinalIgnoreCase) && d.Args.Count == 1
+        && (d.Args[0].StartsWith("application/x-httpd-php", StringComparison.OrdinalIgnoreCase) && !d.Args[0].EndsWith("-source", StringComparison.OrdinalIgnoreCase)
+            || d.Args[0].StartsWith("proxy:unix:", StringComparison.OrdinalIgnoreCase));
+
     public DirectiveRecord? Find(string name) =>
         Directives.LastOrDefault(d => string.Equals(d.Name, name, StringComparison.OrdinalIgnoreCase));
 

@@ -74,6 +74,52 @@ public sealed class VhostEditor
         sb.Append(ConfigDocument.FormatDirective(ChildIndent, name, args, Newline));
     }
 
+    /// <summary>The arguments of the vhost's own directive (the last one of that name), or null.</summary>
+    public IReadOnlyList<string>? Get(string name) => OwnDirectives(_section).LastOrDefault(d => d.Is(name))?.Args;
+
+    /// <summary>Every own directive of that name, in file order.</summary>
+    public IReadOnlyList<IReadOnlyList<string>> GetAll(string name) => OwnDirectives(_section).Where(d => d.Is(name)).Select(d => d.Args).ToList();
+
+    /// <summary>Adds one more line of this directive (others of the name stay).</summary>
+    public void Add(string name, IReadOnlyList<string> args)
+    {
+        var anchor = _section.Children.FirstOrDefault(c => c.IsSection && !c.Is("IfModule"))?.Start ?? _section.End!;
+        if (!_insertBefore.TryGetValue(anchor, out var sb)) _insertBefore[anchor] = sb = new StringBuilder();
+        sb.Append(ConfigDocument.FormatDirective(ChildIndent, name, args, Newline));
+    }
+
+    /// <summary>Removes the own lines of this directive whose arguments satisfy the test.</summary>
+    public void RemoveWhere(string name, Func<IReadOnlyList<string>, bool> test)
+    {
+        foreach (var d in OwnDirectives(_section).Where(d => d.Is(name) && test(d.Args))) _removed.Add(d.Start);
+    }
+
+    /// <summary>True when a section directly inside the vhost satisfies the test.</summary>
+    public bool HasBlock(Func<ConfigNode, bool> test) => _section.Children.Any(c => c.IsSection && test(c));
+
+    /// <summary>Adds a block of text (already indented) before the vhost's closing line.</summary>
+    public void AddBlock(Func<string, string, string> text)
+    {
+        var anchor = _section.End!;
+        if (!_insertBefore.TryGetValue(anchor, out var sb)) _insertBefore[anchor] = sb = new StringBuilder();
+        sb.Append(text(ChildIndent, Newline));
+    }
+
+    /// <summary>Removes every section directly inside the vhost that satisfies the test, with all its lines.</summary>
+    public void RemoveBlocks(Func<ConfigNode, bool> test)
+    {
+        foreach (var c in _section.Children.Where(c => c.IsSection && test(c)))
+        {
+            bool inside = false;
+            foreach (var e in _doc.Entries)
+            {
+                if (e == c.Start) inside = true;
+                if (inside) _removed.Add(e);
+                if (e == c.End) break;
+            }
+        }
+    }
+
     /// <summary>Moves &lt;Directory old&gt; blocks of this vhost to a new path (when DocumentRoot moves).</summary>
     public void RenameDirectory(string oldPath, string newPath)
     {

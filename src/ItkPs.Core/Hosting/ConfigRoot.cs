@@ -14,7 +14,30 @@ public sealed record VhostSpec(
     string? Group,
     HostAddress Listen,
     int? MaxClients,
-    int? Nice);
+    int? Nice,
+    PhpMode Php = PhpMode.Off,
+    bool Cgi = false);
+
+/// <summary>How a vhost runs .php files: not at all (served as files are not: no handler is written), or over FastCGI as the vhost's user.</summary>
+public enum PhpMode { Off, FastCgi }
+
+/// <summary>The directives -Php and -Cgi write, in the forms Apache (+ mod_php, mod_cgi) and itkd both read.</summary>
+public static class ScriptDirectives
+{
+    /// <summary>mod_php's own form; itkd maps it to the user's php-cgi pool.</summary>
+    public const string PhpHandler = "application/x-httpd-php";
+    public const string PhpPattern = "\\.php$";
+    public static readonly string[] PhpIndex = ["index.php", "index.html"];
+    public static readonly string[] CgiHandler = ["cgi-script", ".cgi"];
+
+    public static string PhpBlock(string indent, string newline = "\n") =>
+        $"{indent}<FilesMatch \"{PhpPattern}\">{newline}{indent}    SetHandler {PhpHandler}{newline}{indent}</FilesMatch>{newline}";
+
+    /// <summary>True for a &lt;FilesMatch&gt;/&lt;Files&gt; node whose SetHandler is PHP's.</summary>
+    public static bool IsPhpBlock(ConfigNode n) =>
+        n.IsSection && (n.Is("FilesMatch") || n.Is("Files")) &&
+        n.Children.Any(c => c.Is("SetHandler") && c.Args.Count == 1 && c.Args[0].Equals(PhpHandler, StringComparison.OrdinalIgnoreCase));
+}
 
 /// <summary>
 /// The folder ItkPs manages (default /etc/itkps): a main file "itkps.conf" (Listen, User,
@@ -94,6 +117,13 @@ public sealed partial class ConfigRoot
         if (spec.User is not null) D("AssignUserID", spec.User, spec.Group ?? spec.User);
         if (spec.MaxClients is int mc) D("MaxClientsVHost", mc.ToString());
         if (spec.Nice is int nice) D("NiceValue", nice.ToString());
+        if (spec.Php == PhpMode.FastCgi) D("DirectoryIndex", ScriptDirectives.PhpIndex);
+        if (spec.Cgi)
+        {
+            D("Options", "+ExecCGI");
+            D("AddHandler", ScriptDirectives.CgiHandler);
+        }
+        if (spec.Php == PhpMode.FastCgi) sb.Append(ScriptDirectives.PhpBlock("    "));
         sb.Append($"    <Directory {ConfigDocument.Quote(spec.DocumentRoot)}>\n");
         sb.Append("        Options -Indexes\n");
         sb.Append("        AllowOverride None\n");

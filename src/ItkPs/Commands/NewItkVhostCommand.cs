@@ -41,6 +41,14 @@ public sealed class NewItkVhostCommand : ItkCmdlet
     [ValidateRange(-20, 19)]
     public int? Nice { get; set; }
 
+    /// <summary>FastCgi: .php runs as the vhost user (mod_php's SetHandler form; itkd's php-cgi pool).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public PhpMode Php { get; set; } = PhpMode.Off;
+
+    /// <summary>Runs *.cgi programs (Options +ExecCGI, AddHandler cgi-script .cgi).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public SwitchParameter Cgi { get; set; }
+
     [Parameter] public SwitchParameter Force { get; set; }
     [Parameter] public SwitchParameter PassThru { get; set; }
 
@@ -95,8 +103,8 @@ public sealed class NewItkVhostCommand : ItkCmdlet
         if (!Directory.Exists(docRoot))
             WriteWarning($"DocumentRoot '{docRoot}' does not exist yet; create it before the vhost is served.");
 
-        var spec = new VhostSpec(Name, docRoot, Alias, User, group, listen, MaxClients, Nice);
-        if (!ShouldProcess(file, $"Create vhost {Name} ({listen}, {(User is null ? "server user" : $"{User}:{group}")}, {docRoot})")) return;
+        var spec = new VhostSpec(Name, docRoot, Alias, User, group, listen, MaxClients, Nice, Php, Cgi);
+        if (!ShouldProcess(file, $"Create vhost {Name} ({listen}, {(User is null ? "server user" : $"{User}:{group}")}, {docRoot}{(Php == PhpMode.FastCgi ? ", PHP" : "")}{(Cgi ? ", CGI" : "")})")) return;
 
         try { root.EnsureMainFile(listen, Accounts); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

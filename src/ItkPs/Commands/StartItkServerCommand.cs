@@ -49,6 +49,11 @@ public sealed class StartItkServerCommand : ServerCmdlet
     [ValidateRange(1, 64)]
     public int MaxWorkers { get; set; } = 1;
 
+    /// <summary>php-cgi processes each worker starts on its first PHP request.</summary>
+    [Parameter]
+    [ValidateRange(1, 256)]
+    public int PhpChildren { get; set; } = 4;
+
     [Parameter] public SwitchParameter PassThru { get; set; }
 
     protected override void EndProcessing()
@@ -70,7 +75,8 @@ public sealed class StartItkServerCommand : ServerCmdlet
         // setsid: its own session, so the server outlives this PowerShell; the shell only redirects, then is replaced.
         var psi = new ProcessStartInfo("setsid") { UseShellExecute = false };
         foreach (var a in new[] { "/bin/sh", "-c", "exec \"$0\" \"$@\" >>\"$LOG\" 2>&1 </dev/null", itkd, "--config", config, "--control-socket", SocketPath, "--worker-idle-timeout", WorkerIdleTimeoutSeconds.ToString(),
-            "--min-workers", MinWorkers.ToString(), "--max-workers", Math.Max(MinWorkers, MaxWorkers).ToString() })
+            "--min-workers", MinWorkers.ToString(), "--max-workers", Math.Max(MinWorkers, MaxWorkers).ToString(),
+            "--php-children", PhpChildren.ToString() })
             psi.ArgumentList.Add(a);
         psi.Environment["LOG"] = log;
         using var process = Process.Start(psi)!;
