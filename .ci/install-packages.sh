@@ -2,7 +2,7 @@
 # Debian packages the tests and the demo use: real Apache + mpm-itk as the reference, rpm
 # tooling, php-cgi, wrk and curl for load and probes. A no-op when all are installed.
 set -euo pipefail
-packages=(apache2 libapache2-mpm-itk rpm php-cgi wrk curl patch gcc make cpio)
+packages=(apache2 libapache2-mpm-itk rpm php-cgi php-fpm wrk curl patch gcc make cpio)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

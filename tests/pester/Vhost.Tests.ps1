@@ -98,6 +98,29 @@ Describe 'Changing and removing vhosts' {
         Get-Content -Raw $file | Should -Match '(?m)^    NiceValue 5$'
     }
 
+    It 'Set-ItkVhost -Php FastCgi -Cgi writes what real Apache accepts, and -Php Off -Cgi:$false takes exactly that out again' {
+        $file = Join-Path $Root 'vhosts.d/b.itkt.test.conf'
+        $before = Get-Content -Raw $file
+        $on = Set-ItkVhost -ConfigRoot $Root -Name 'b.itkt.test' -Php FastCgi -Cgi -PassThru
+        $on.Php | Should -Be 'FastCgi'
+        $on.Cgi | Should -BeTrue
+        $text = Get-Content -Raw $file
+        $text | Should -Match '(?m)^    <FilesMatch "\\\.php\$">\n        SetHandler application/x-httpd-php\n    </FilesMatch>$'
+        $text | Should -Match '(?m)^    Options \+ExecCGI$'
+        $text | Should -Match '(?m)^    AddHandler cgi-script \.cgi$'
+        $text | Should -Match '(?m)^    DirectoryIndex index\.php index\.html$'
+        Set-ItkVhost -ConfigRoot $Root -Name 'b.itkt.test' -Php FastCgi -Cgi
+        Get-Content -Raw $file | Should -Be $text -Because 'a second run changes nothing'
+        $conf = Join-Path $Base 'apache-php.conf'
+        (Get-ApacheTestConfig $Base @('authz_core', 'dir', 'mime', 'cgi')) + "`nInclude $Root/itkps.conf" | Set-Content $conf
+        $out = & /usr/sbin/apache2 -t -f $conf 2>&1
+        $LASTEXITCODE | Should -Be 0 -Because ($out -join "`n")
+        $off = Set-ItkVhost -ConfigRoot $Root -Name 'b.itkt.test' -Php Off -Cgi:$false -PassThru
+        $off.Php | Should -Be 'Off'
+        $off.Cgi | Should -BeFalse
+        Get-Content -Raw $file | Should -Be $before
+    }
+
     It 'reports one error per missing vhost and carries on with the rest' {
         $out = 'missing.itkt.test', 'b.itkt.test' | ForEach-Object { [pscustomobject]@{ Name = $_ } } |
             Set-ItkVhost -ConfigRoot $Root -MaxClients 7 -PassThru -ErrorVariable errs -ErrorAction SilentlyContinue
