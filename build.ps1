@@ -10,7 +10,8 @@
     Demo     provisions the example customers (users, docroots, vhosts) and serves them with
              itkd on 127.0.0.1:8080 until Ctrl+C (or -Seconds), then removes what it created.
     Bench    itkd against Apache + mpm-itk on the same files (../shared/bench/compare.sh),
-             RSS with two busy users, and the first request to a cold pool.
+             RSS with two busy users, the first request to a cold pool, and the PHP
+             hello page against Apache + mpm-itk + mod_php and nginx + php-fpm (bench/php-bench.sh).
     Package  writes out/ItkPs.<version>.nupkg of the staged module.
 .EXAMPLE
     dotnet tool restore; dotnet pwsh ./build.ps1 -Task Test
@@ -70,9 +71,9 @@ function Get-Pester {
     $path
 }
 
-function Install-Prerequisites {
-    # apache2 + mpm-itk, rpm, php-cgi, wrk: the real components the tests compare against.
-    Invoke-Native bash @((Join-Path $Root '.ci/install-packages.sh'))
+function Install-Prerequisites([string[]] $Extra = @()) {
+    # apache2 + mpm-itk, rpm, php-cgi, php-fpm, wrk: the real components the tests compare against.
+    Invoke-Native bash (@((Join-Path $Root '.ci/install-packages.sh')) + $Extra)
 }
 
 function Invoke-Test {
@@ -142,10 +143,13 @@ function Invoke-Demo {
 }
 
 function Invoke-Bench {
-    Install-Prerequisites
+    # the PHP comparison also needs Apache's mod_php and nginx
+    Install-Prerequisites @('libapache2-mod-php', 'nginx-light')
     Invoke-Build
     & bash (Join-Path $Root 'bench/bench.sh') (Join-Path $ModuleOut 'itkd/itkd')
     if ($LASTEXITCODE -ne 0) { throw "bench failed ($LASTEXITCODE)" }
+    & bash (Join-Path $Root 'bench/php-bench.sh') (Join-Path $ModuleOut 'itkd/itkd')
+    if ($LASTEXITCODE -ne 0) { throw "PHP bench failed ($LASTEXITCODE)" }
 }
 
 function Invoke-Package {

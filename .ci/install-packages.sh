@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the tests and the demo use: real Apache + mpm-itk as the reference, rpm
-# tooling, php-cgi, wrk and curl for load and probes. A no-op when all are installed.
+# tooling, php-cgi and php-fpm, wrk and curl for load and probes. Extra package names given as
+# arguments are installed too (the benchmark adds nginx and mod_php). A no-op when all are installed.
 set -euo pipefail
-packages=(apache2 libapache2-mpm-itk rpm php-cgi php-fpm wrk curl patch gcc make cpio)
+packages=(apache2 libapache2-mpm-itk rpm php-cgi php-fpm wrk curl patch gcc make cpio "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -17,6 +17,19 @@ namespace ItkPs.Server;
 public sealed class Pipeline(Snapshot snapshot, StaticFiles files, ScriptHost scripts)
 {
     private readonly BasicAuth _auth = new();
+    // The merged sections depend only on the vhost, the file and the URL path: remembered, since
+    // a site is asked for the same few scripts again and again (bounded: cleared when full).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(VirtualHost, string, string), RequestPolicy> _policies = new();
+
+    private RequestPolicy PolicyFor(VirtualHost vh, string file, string urlPath)
+    {
+        var key = (vh, file, urlPath);
+        if (_policies.TryGetValue(key, out var p)) return p;
+        p = RequestPolicy.For(snapshot.ServerDirectives, snapshot.ServerSections, vh, file, urlPath);
+        if (_policies.Count >= 10_000) _policies.Clear();
+        _policies[key] = p;
+        return p;
+    }
     private readonly TimeSpan _defaultTimeout = TimeSpan.FromSeconds(snapshot.TimeoutSeconds > 0 ? snapshot.TimeoutSeconds : 60);
 
     /// <summary>Serves the request; <paramref name="log"/> writes a line to the vhost's error log.</summary>
@@ -56,7 +69,7 @@ public sealed class Pipeline(Snapshot snapshot, StaticFiles files, ScriptHost sc
         // "/file.html/": the slash is PATH_INFO of the file.
         string pathInfo = url.TrailingSlash && !isDir && !missing && urlPath != "/" ? infoCore + "/" : infoCore;
 
-        var policy = RequestPolicy.For(snapshot.ServerDirectives, snapshot.ServerSections, vh, isDir ? file + "/" : file, urlPath);
+        var policy = PolicyFor(vh, isDir ? file + "/" : file, urlPath);
         var access = Check(c, policy, log);
         if (!access.Granted) return null;
         if (missing) { response.StatusCode = 404; log("file does not exist"); return null; }
@@ -84,7 +97,7 @@ public sealed class Pipeline(Snapshot snapshot, StaticFiles files, ScriptHost sc
             file = index;
             scriptName = urlPath.TrimEnd('/') + "/" + Path.GetFileName(index);
             // <Files> sections for the index file itself (a subrequest, in Apache).
-            policy = RequestPolicy.For(snapshot.ServerDirectives, snapshot.ServerSections, vh, file, scriptName);
+            policy = PolicyFor(vh, file, scriptName);
             access = Check(c, policy, log);
             if (!access.Granted) return null;
         }

@@ -20,30 +20,58 @@ public sealed class FastCgiConnection : IDisposable
 
     private FastCgiConnection(Socket socket) { _socket = socket; }
 
+    /// <summary>
+    /// Asks the application to keep the connection after the response (FCGI_KEEP_CONN). Only for
+    /// the worker's own php-cgi children: a kept connection holds a php-fpm child too, and more
+    /// of them than the pool has children would leave requests waiting in its backlog.
+    /// </summary>
+    public bool KeepConnection { get; init; }
+
     /// <summary>False once anything went wrong or a response was not read to its end.</summary>
     public bool Reusable { get; internal set; } = true;
 
-    public static async Task<FastCgiConnection> ConnectAsync(string path, CancellationToken ct)
+    public static async Task<FastCgiConnection> ConnectAsync(string path, bool keep, CancellationToken ct)
     {
         var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try { await s.ConnectAsync(new UnixDomainSocketEndPoint(path), ct); }
         catch { s.Dispose(); throw; }
-        return new FastCgiConnection(s);
+        return new FastCgiConnection(s) { KeepConnection = keep };
     }
 
     /// <summary>Sends the request (the body streamed in STDIN records) and returns its STDOUT as a stream.</summary>
     public async Task<FastCgiStdout> SendAsync(IReadOnlyList<KeyValuePair<string, string>> parameters, Stream? body, Action<string> stderr, CancellationToken ct)
     {
+        if (!KeepConnection) Reusable = false;
         Reusable = false; // until END_REQUEST is read
-        var head = new MemoryStream(1024);
-        Record(head, BeginRequest, [0, 1, 1, 0, 0, 0, 0, 0]); // role RESPONDER, flags KEEP_CONN
-        var p = new MemoryStream(1024);
-        foreach (var (k, v) in parameters) { Length(p, Encoding.UTF8.GetByteCount(k)); Length(p, Encoding.UTF8.GetByteCount(v)); p.Write(Encoding.UTF8.GetBytes(k)); p.Write(Encoding.UTF8.GetBytes(v)); }
-        var pbytes = p.GetBuffer().AsSpan(0, (int)p.Length);
-        for (int i = 0; i < pbytes.Length; i += MaxContent) Record(head, Params, pbytes.Slice(i, Math.Min(MaxContent, pbytes.Length - i)));
-        Record(head, Params, []);
-        if (body is null) Record(head, Stdin, []);
-        await _socket.SendAsync(head.GetBuffer().AsMemory(0, (int)head.Length), SocketFlags.None, ct);
+        // The name-value pairs, then the records around them, in buffers this connection keeps:
+        // one send and no allocation for a request without a body.
+        int p = 0;
+        foreach (var (k, v) in parameters)
+        {
+            int kl = Encoding.UTF8.GetByteCount(k), vl = Encoding.UTF8.GetByteCount(v);
+            Ensure(ref _params, p + kl + vl + 8);
+            p += Length(_params.AsSpan(p), kl);
+            p += Length(_params.AsSpan(p), vl);
+            p += Encoding.UTF8.GetBytes(k, _params.AsSpan(p));
+            p += Encoding.UTF8.GetBytes(v, _params.AsSpan(p));
+        }
+        int records = p / MaxContent + 1;
+        Ensure(ref _out, 16 + p + 8 * (records + 2));
+        var o = _out.AsSpan();
+        Header(o, BeginRequest, 8, 0);
+        o[8] = 0; o[9] = 1; o[10] = KeepConnection ? (byte)1 : (byte)0; // role RESPONDER, flags KEEP_CONN or none
+        o[11] = o[12] = o[13] = o[14] = o[15] = 0;
+        int at = 16;
+        for (int i = 0; i < p; i += MaxContent)
+        {
+            int n = Math.Min(MaxContent, p - i);
+            Header(o[at..], Params, n, 0);
+            _params.AsSpan(i, n).CopyTo(o[(at + 8)..]);
+            at += 8 + n;
+        }
+        Header(o[at..], Params, 0, 0); at += 8;
+        if (body is null) { Header(o[at..], Stdin, 0, 0); at += 8; }
+        await SendAllAsync(_out.AsMemory(0, at), ct);
         if (body is not null)
         {
             // Streamed: never more than one record of the body in memory.
@@ -86,27 +114,22 @@ public sealed class FastCgiConnection : IDisposable
         into[6] = (byte)padding; into[7] = 0;
     }
 
-    private static void Record(MemoryStream to, byte type, ReadOnlySpan<byte> content)
+    private byte[] _params = new byte[4096], _out = new byte[4096];
+
+    private static void Ensure(ref byte[] buffer, int size)
     {
-        Span<byte> h = stackalloc byte[8];
-        Header(h, type, content.Length, 0);
-        to.Write(h);
-        to.Write(content);
+        if (buffer.Length < size) Array.Resize(ref buffer, Math.Max(size, buffer.Length * 2));
     }
 
-    private static void Length(MemoryStream to, int n)
+    private static int Length(Span<byte> to, int n)
     {
-        if (n < 128) { to.WriteByte((byte)n); return; }
-        Span<byte> b = stackalloc byte[4];
-        BinaryPrimitives.WriteUInt32BigEndian(b, (uint)n | 0x80000000u);
-        to.Write(b);
+        if (n < 128) { to[0] = (byte)n; return 1; }
+        BinaryPrimitives.WriteUInt32BigEndian(to, (uint)n | 0x80000000u);
+        return 4;
     }
 
     internal static (byte Type, int Length, int Padding) ParseHeader(ReadOnlySpan<byte> h) =>
         (h[1], BinaryPrimitives.ReadUInt16BigEndian(h[4..]), h[6]);
-
-    /// <summary>An idle connection that is readable has been closed (or sent something unasked): not reusable.</summary>
-    public bool ClosedByPeer => _socket.Poll(0, SelectMode.SelectRead);
 
     public void Dispose() => _socket.Dispose();
 
@@ -148,7 +171,7 @@ public sealed class FastCgiStdout(FastCgiConnection connection, Action<string> s
             if (type == FastCgiConnection.TypeEndRequest)
             {
                 _ended = true;
-                c.Reusable = c.InStart == c.InEnd; // nothing stray after the end
+                c.Reusable = c.KeepConnection && c.InStart == c.InEnd; // nothing stray after the end
             }
         }
         return 0;

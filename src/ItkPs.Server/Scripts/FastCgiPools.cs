@@ -41,8 +41,12 @@ public sealed class PhpCgiPool : IFastCgiPool
     private readonly string _phpCgi;
     private readonly DirectoryInfo _dir;
     private readonly Child[] _children;
-    private readonly ConcurrentStack<Child> _free = new();
-    private readonly SemaphoreSlim _slots;
+    // Free children, and requests waiting for one. Hand-written instead of a SemaphoreSlim: its
+    // waiters resume on the thread pool, one thread hop per PHP request under load; here the
+    // request that gives a child back starts the next one on its own thread.
+    private readonly object _gate = new();
+    private readonly Stack<Child> _free = new();
+    private readonly Queue<TaskCompletionSource<Child>> _waiting = new();
     private volatile bool _disposed;
 
     public PhpCgiPool(string phpCgi, int children)
@@ -52,7 +56,6 @@ public sealed class PhpCgiPool : IFastCgiPool
         // 0700 and owned by this (the vhost's) user: no other tenant can reach these sockets.
         _dir = Directory.CreateTempSubdirectory("itkd-php-");
         _children = Enumerable.Range(0, children).Select(i => new Child { Index = i, Socket = Path.Combine(_dir.FullName, $"php-{i}.sock") }).ToArray();
-        _slots = new SemaphoreSlim(children, children);
         foreach (var c in _children) { Start(c); _free.Push(c); }
         Log.Write(LogEvent.PhpStarted, $"{children} php-cgi child(ren) of {_phpCgi}, sockets in {_dir.FullName}");
     }
@@ -91,10 +94,35 @@ public sealed class PhpCgiPool : IFastCgiPool
         });
     }
 
+    private async Task<Child> TakeAsync(CancellationToken ct)
+    {
+        TaskCompletionSource<Child> waiter;
+        lock (_gate)
+        {
+            if (_free.TryPop(out var c)) return c;
+            waiter = new TaskCompletionSource<Child>(TaskCreationOptions.None);
+            _waiting.Enqueue(waiter);
+        }
+        using (ct.Register(() => waiter.TrySetCanceled(ct)))
+            return await waiter.Task;
+    }
+
+    private void GiveBack(Child c)
+    {
+        while (true)
+        {
+            TaskCompletionSource<Child>? next;
+            lock (_gate)
+            {
+                if (!_waiting.TryDequeue(out next)) { _free.Push(c); return; }
+            }
+            if (next.TrySetResult(c)) return; // runs the waiting request here, outside the lock
+        }
+    }
+
     public async Task<FastCgiLease> RentAsync(CancellationToken ct)
     {
-        await _slots.WaitAsync(ct);
-        if (!_free.TryPop(out var c)) { _slots.Release(); throw new InvalidOperationException("php pool: slot without a child"); }
+        var c = await TakeAsync(ct);
         try
         {
             var conn = c.Idle;
@@ -108,14 +136,12 @@ public sealed class PhpCgiPool : IFastCgiPool
             return new FastCgiLease(conn, back =>
             {
                 if (back.Reusable && !c.Stale && !_disposed) c.Idle = back; else back.Dispose();
-                _free.Push(c);
-                _slots.Release();
+                GiveBack(c);
             });
         }
         catch
         {
-            _free.Push(c);
-            _slots.Release();
+            GiveBack(c);
             throw;
         }
     }
@@ -126,7 +152,7 @@ public sealed class PhpCgiPool : IFastCgiPool
         var until = DateTime.UtcNow.AddSeconds(10);
         while (true)
         {
-            try { return await FastCgiConnection.ConnectAsync(socket, ct); }
+            try { return await FastCgiConnection.ConnectAsync(socket, keep: true, ct); }
             catch (SocketException) when (DateTime.UtcNow < until) // not there yet (ENOENT) or not listening yet
             {
                 await Task.Delay(10, ct);
@@ -146,21 +172,15 @@ public sealed class PhpCgiPool : IFastCgiPool
     }
 }
 
-/// <summary>An existing FastCGI socket (php-fpm's), with kept-alive connections reused.</summary>
+/// <summary>
+/// An existing FastCGI socket (php-fpm's): a connection per request, closed after it, as Apache's
+/// mod_proxy_fcgi and nginx do by default. The pool's size is php-fpm's business, and a kept
+/// connection would hold one of its children.
+/// </summary>
 public sealed class FastCgiSocketPool(string socket) : IFastCgiPool
 {
-    private readonly ConcurrentBag<FastCgiConnection> _idle = new();
+    public async Task<FastCgiLease> RentAsync(CancellationToken ct) =>
+        new(await FastCgiConnection.ConnectAsync(socket, keep: false, ct), c => c.Dispose());
 
-    public async Task<FastCgiLease> RentAsync(CancellationToken ct)
-    {
-        FastCgiConnection? conn = null;
-        while (conn is null && _idle.TryTake(out var c))
-        {
-            if (c.ClosedByPeer) c.Dispose(); else conn = c; // php-fpm may have ended an idle connection
-        }
-        conn ??= await FastCgiConnection.ConnectAsync(socket, ct);
-        return new FastCgiLease(conn, back => { if (back.Reusable && _idle.Count < 32) _idle.Add(back); else back.Dispose(); });
-    }
-
-    public void Dispose() { while (_idle.TryTake(out var c)) c.Dispose(); }
+    public void Dispose() { }
 }

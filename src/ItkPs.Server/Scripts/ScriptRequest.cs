@@ -60,11 +60,22 @@ public static class CgiEnvironment
                 // httpoxy: a client's "Proxy:" header must never become HTTP_PROXY
                 || h.Key.Equals("Proxy", StringComparison.OrdinalIgnoreCase))
                 continue;
-            var name = new StringBuilder("HTTP_", h.Key.Length + 5);
-            foreach (char ch in h.Key) name.Append(ch == '-' ? '_' : char.ToUpperInvariant(ch));
-            Add(name.ToString(), h.Value.ToString());
+            Add(MetaName(h.Key), h.Value.ToString());
         }
         return env;
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> Names = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>"User-Agent" → "HTTP_USER_AGENT"; remembered, since clients send the same few names (bounded against floods).</summary>
+    private static string MetaName(string header)
+    {
+        if (Names.TryGetValue(header, out var known)) return known;
+        var name = new StringBuilder("HTTP_", header.Length + 5);
+        foreach (char ch in header) name.Append(ch == '-' ? '_' : char.ToUpperInvariant(ch));
+        string s = name.ToString();
+        if (Names.Count < 1000) Names.TryAdd(header, s);
+        return s;
     }
 }
 
@@ -106,7 +117,27 @@ public static class CgiOutput
     {
         var ct = cts.Token;
         var response = context.Response;
-        byte[] buffer = new byte[16 * 1024];
+        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try { return await CopyWithBufferAsync(output, context, logError, timeout, cts, buffer); }
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(buffer); }
+    }
+
+    private static async Task<(Result Result, string? Location)> CopyWithBufferAsync(Stream output, HttpContext context, Action<string> logError, TimeSpan timeout, CancellationTokenSource cts, byte[] pooled)
+    {
+        var ct = cts.Token;
+        var response = context.Response;
+        byte[] buffer = pooled;
+        // The silence timer is re-armed before a read only when a good part of it has run:
+        // re-arming takes the timer queue's lock, and a fast script reads many times a second.
+        long armedAt = Environment.TickCount64;
+        cts.CancelAfter(timeout);
+        void Arm()
+        {
+            long now = Environment.TickCount64;
+            if (now - armedAt < timeout.TotalMilliseconds / 4) return;
+            armedAt = now;
+            cts.CancelAfter(timeout);
+        }
         int filled = 0, bodyStart = -1, headerEnd = -1;
         bool eof = false;
         while (bodyStart < 0)
@@ -116,7 +147,7 @@ public static class CgiOutput
                 if (buffer.Length >= MaxHeader) { logError("malformed header from script: the header block is over 64 KiB"); return (Result.BadHeader, null); }
                 Array.Resize(ref buffer, buffer.Length * 2);
             }
-            cts.CancelAfter(timeout);
+            Arm();
             int n = await output.ReadAsync(buffer.AsMemory(filled), ct);
             if (n == 0) { eof = true; break; }
             int from = Math.Max(0, filled - 3);
@@ -194,7 +225,7 @@ public static class CgiOutput
             int n;
             while (true)
             {
-                cts.CancelAfter(timeout);
+                Arm();
                 if ((n = await output.ReadAsync(buffer, ct)) == 0) break;
                 await response.Body.WriteAsync(buffer.AsMemory(0, n), ct);
             }
