@@ -133,7 +133,7 @@ rss_mb() { ps -eo pid=,ppid=,rss= | awk -v root="$1" '{pp[$1]=$2; r[$1]=$3} END 
 rps() { # port [extra wrk args]
   local port=$1; shift
   wrk -t2 -c"$C" -d"${D}s" -H 'Host: php.test' "$@" "http://127.0.0.1:$port/hello.php" 2>&1 \
-    | awk '/Requests\/sec/ {r=$2} /Non-2xx|Socket errors/ {e=e" "$0} END {print r+0; if (e!="") print "  errors:" e > "/dev/stderr"}'
+    | awk '/Requests\/sec/ {r=$2} /Non-2xx|Socket errors/ {e=e" "$0} END {print r+0; if (e!="") print "  port '$port' errors:" e > "/dev/stderr"}'
 }
 
 APACHE_RUN_DIR=$W APACHE_LOCK_DIR=$W APACHE_LOG_DIR=$W /usr/sbin/apache2 -f "$W/apache.conf" -k start
@@ -144,9 +144,16 @@ wait_ok $APORT; wait_ok $IPORT; wait_ok $NPORT; wait_ok $KPORT
 
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN{printf "%.2f", (y>0)? x/y : 0}'; }
 printf '%-18s %15s %11s %15s %8s %12s %11s %16s\n' "PHP hello, c$C" apache+mod_php nginx+fpm "nginx+fpm(ka)" itkd itkd/apache itkd/nginx "itkd/nginx(ka)"
+# Each server is measured twice per scenario, in the order A B C D D C B A (half the time each),
+# and the two figures averaged: a machine that drifts during the run favours nobody.
 for s in keepalive close; do
   extra=(); [ $s = close ] && extra=(-H 'Connection: close')
-  a=$(rps $APORT "${extra[@]}"); n=$(rps $NPORT "${extra[@]}"); k=$(rps $KPORT "${extra[@]}"); i=$(rps $IPORT "${extra[@]}")
+  declare -A sum=()
+  for port in $APORT $NPORT $KPORT $IPORT $IPORT $KPORT $NPORT $APORT; do
+    r=$(D=$((D / 2)) rps $port "${extra[@]}")
+    sum[$port]=$(awk -v a="${sum[$port]:-0}" -v b="$r" 'BEGIN{print a + b / 2}')
+  done
+  a=${sum[$APORT]}; n=${sum[$NPORT]}; k=${sum[$KPORT]}; i=${sum[$IPORT]}
   printf '%-18s %15.0f %11.0f %15.0f %8.0f %12s %11s %16s\n' "$s req/s" "$a" "$n" "$k" "$i" "$(ratio "$i" "$a")" "$(ratio "$i" "$n")" "$(ratio "$i" "$k")"
 done
 printf '%-18s %15s %11s %15s %8s\n' "RSS (MB)" "$(rss_mb "$(cat "$W/apache.pid")")" "$(( $(rss_mb "$(cat "$W/nginx.pid")") + $(rss_mb $FPID) ))" "(same)" "$(rss_mb $IPID)"
