@@ -123,4 +123,16 @@ public class RequestPolicyTests
         Assert.Contains(errors, e => e.Line == 4 && e.Message.Contains("cannot be nested in <Location>"));
         Assert.Contains(errors, e => e.Line == 7 && e.Message.Contains("is not a regular expression"));
     }
+
+    [Fact]
+    public void WhatItkdDoesNotRunIsSaidWithTheLine()
+    {
+        using var dir = new TempDir();
+        string file = dir.Write("v.conf", "<VirtualHost *:80>\nServerName x\n<Directory /x>\nRequire ip 10.0.0.0/8\nAuthType Digest\nSetHandler server-status\nAddHandler cgi-script\n</Directory>\n</VirtualHost>\n");
+        var d = new ConfigReader().ReadFiles("main", [file]).Diagnostics;
+        Assert.Contains(d, x => x.Severity == DiagnosticSeverity.Warning && x.Line == 4 && x.Message.Contains("never grants access"));
+        Assert.Contains(d, x => x.Severity == DiagnosticSeverity.Warning && x.Line == 5 && x.Message.Contains("Basic only"));
+        Assert.Contains(d, x => x.Severity == DiagnosticSeverity.Warning && x.Line == 6 && x.Message.Contains("served as they are"));
+        Assert.Contains(d, x => x.Severity == DiagnosticSeverity.Error && x.Line == 7 && x.Message.Contains("one or more extensions"));
+    }
 }

@@ -371,11 +371,17 @@ Describe 'php-cgi children end with their worker' {
         foreach ($w in $worker) { kill -KILL $w }
         Wait-Until { -not (Get-PhpChild 'a' | Where-Object { $children.Id -contains $_.Id }) } -What 'the orphaned php-cgi children to end'
         Get-Body 'a.itkt.test' '/whoami.php' | Should -Match "(?m)^uid=$($Uid.a)$" -Because 'the next request starts a new worker and new children'
+        # the killed worker's socket directory is removed by the next one (as the same user)
+        $dirs = @(Get-ChildItem ([IO.Path]::GetTempPath()) -Directory -Filter "itkd-php-$($Uid.a)-*")
+        $dirs.Name | Should -Not -Contain "itkd-php-$($Uid.a)-$($worker[0])"
+        $new = ((Get-ItkServer -ControlSocket $Sock).Pools | Where-Object User -eq 'itkt-a').WorkerPids
+        $dirs.Name | Should -Be @("itkd-php-$($Uid.a)-$($new[0])")
     }
 
     It 'Stop-ItkServer leaves no php-cgi of the tenants behind' {
         Stop-ItkServer -ControlSocket $Sock -Confirm:$false
         Wait-Until { -not (Get-Process -Id $Server.Pid -ErrorAction SilentlyContinue) } -What 'itkd to stop'
         Wait-Until { (Get-PhpChild 'a').Count -eq 0 } -What 'php-cgi of itkt-a to end'
+        Get-ChildItem ([IO.Path]::GetTempPath()) -Directory -Filter "itkd-php-$($Uid.a)-*" | Should -BeNullOrEmpty
     }
 }

@@ -308,6 +308,7 @@ public sealed class ConfigReader
         {
             if (n.Is("AllowOverride") && !(n.Args.Count == 1 && n.Args[0].Equals("None", StringComparison.OrdinalIgnoreCase)))
                 Warn($"AllowOverride {string.Join(' ', n.Args)}: itkd never reads .htaccess files; only 'AllowOverride None' has the same effect under both servers.");
+            if (!CheckRecorded(n, Warn, Error)) return;
             if (scope.Directory is not null) scope.Directory.Directives.Add(record);
             else if (vh is not null) vh.Directives.Add(record);
             else _config.Directives.Add(record); // inherited by every vhost, as in Apache
@@ -320,6 +321,41 @@ public sealed class ConfigReader
             Warn($"Unknown section <{n.Name}>: ignored together with its {n.Children.Count} directive(s).");
         else
             Warn($"Unknown directive '{n.Name}': ignored.");
+    }
+
+    /// <summary>What itkd does not do with a per-request directive, said at start-up rather than found out later.</summary>
+    private static bool CheckRecorded(ConfigNode n, Action<string> warn, Action<string> error)
+    {
+        var a = n.Args;
+        switch (n.Name.ToLowerInvariant())
+        {
+            case "sethandler":
+            case "addhandler":
+                if (a.Count < (n.Is("SetHandler") ? 1 : 2)) { error($"{n.Name} needs {(n.Is("SetHandler") ? "a handler name" : "a handler name and one or more extensions")}."); return false; }
+                if (!Hosting.RequestPolicy.IsKnownHandler(a[0]))
+                    warn($"{n.Name} {a[0]}: itkd runs cgi-script, application/x-httpd-php and proxy:unix:…|fcgi://…; files with this handler are served as they are.");
+                return true;
+            case "scriptalias":
+                if (a.Count != 2) { error("ScriptAlias takes a URL path and a directory."); return false; }
+                return true;
+            case "authtype":
+                if (a.Count != 1) { error("AuthType takes one name (Basic)."); return false; }
+                if (!a[0].Equals("Basic", StringComparison.OrdinalIgnoreCase) && !a[0].Equals("None", StringComparison.OrdinalIgnoreCase))
+                    warn($"AuthType {a[0]}: itkd supports Basic only; a Require that needs a user will answer 500.");
+                return true;
+            case "require":
+                if (a.Count == 0) { error("Require needs an entity: all granted|denied, valid-user or user NAME…."); return false; }
+                bool known = a[0].ToLowerInvariant() switch
+                {
+                    "all" => a.Count == 2 && (a[1].Equals("granted", StringComparison.OrdinalIgnoreCase) || a[1].Equals("denied", StringComparison.OrdinalIgnoreCase)),
+                    "valid-user" => a.Count == 1,
+                    "user" => a.Count >= 2,
+                    _ => false,
+                };
+                if (!known) warn($"Require {string.Join(' ', a)}: itkd understands all granted|denied, valid-user and user NAME…; this line never grants access.");
+                return true;
+        }
+        return true;
     }
 
     private void Include(ConfigNode n, Scope scope, bool optional)

@@ -53,14 +53,44 @@ public sealed class PhpCgiPool : IFastCgiPool
     {
         _phpCgi = phpCgi;
         children = Math.Max(1, children);
-        // 0700 and owned by this (the vhost's) user: no other tenant can reach these sockets.
-        _dir = Directory.CreateTempSubdirectory("itkd-php-");
+        _dir = PrivateDirectory();
         _children = Enumerable.Range(0, children).Select(i => new Child { Index = i, Socket = Path.Combine(_dir.FullName, $"php-{i}.sock") }).ToArray();
-        foreach (var c in _children) { Start(c); _free.Push(c); }
+        try { foreach (var c in _children) { Start(c); _free.Push(c); } }
+        catch
+        {
+            Dispose(); // the children started so far, and the directory
+            throw;
+        }
         Log.Write(LogEvent.PhpStarted, $"{children} php-cgi child(ren) of {_phpCgi}, sockets in {_dir.FullName}");
     }
 
     public int[] Pids => _children.Select(c => c.Process?.Id ?? 0).ToArray();
+
+    /// <summary>
+    /// The sockets' directory: 0700 and owned by this (the vhost's) user, so no other tenant can
+    /// reach them; named by uid and pid, so that a later worker of the same user can remove what
+    /// a killed one left (it runs as that user: no root in someone else's directory).
+    /// </summary>
+    internal static DirectoryInfo PrivateDirectory()
+    {
+        uint uid = Mono.Unix.Native.Syscall.getuid();
+        string tmp = Path.GetTempPath();
+        foreach (var stale in Directory.EnumerateDirectories(tmp, $"itkd-php-{uid}-*"))
+        {
+            if (!int.TryParse(stale[(stale.LastIndexOf('-') + 1)..], out int pid) || pid == Environment.ProcessId) continue;
+            if (Mono.Unix.Native.Syscall.kill(pid, 0) == 0 || Mono.Unix.Native.Stdlib.GetLastError() != Mono.Unix.Native.Errno.ESRCH) continue; // alive
+            if (Mono.Unix.Native.Syscall.lstat(stale, out var st) != 0 || st.st_uid != uid || (st.st_mode & Mono.Unix.Native.FilePermissions.S_IFMT) != Mono.Unix.Native.FilePermissions.S_IFDIR) continue;
+            try { Directory.Delete(stale, true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+        string mine = Path.Combine(tmp, $"itkd-php-{uid}-{Environment.ProcessId}");
+        if (Mono.Unix.Native.Syscall.mkdir(mine, Mono.Unix.Native.FilePermissions.S_IRWXU) == 0) return new DirectoryInfo(mine);
+        // Taken: ours from an earlier process with this pid (0700, a directory) is fine; else a random name.
+        if (Mono.Unix.Native.Syscall.lstat(mine, out var own) == 0 && own.st_uid == uid
+            && (own.st_mode & Mono.Unix.Native.FilePermissions.S_IFMT) == Mono.Unix.Native.FilePermissions.S_IFDIR
+            && (own.st_mode & (Mono.Unix.Native.FilePermissions.S_IRWXG | Mono.Unix.Native.FilePermissions.S_IRWXO)) == 0)
+            return new DirectoryInfo(mine);
+        return Directory.CreateTempSubdirectory("itkd-php-");
+    }
 
     private void Start(Child c)
     {

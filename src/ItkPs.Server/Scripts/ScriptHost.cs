@@ -31,8 +31,19 @@ public sealed class ScriptHost(string phpCgi, int phpChildren) : IDisposable
     /// <summary>The outcome for the pipeline: done, or a local redirect (RFC 3875 6.2.2) to serve instead.</summary>
     public readonly record struct Outcome(string? LocalRedirect);
 
-    public Task<Outcome> PhpAsync(HttpContext c, VirtualHost vh, ScriptTarget t, TimeSpan timeout, Action<string> log) =>
-        FastCgiAsync(Php, c, vh, t, timeout, log);
+    public Task<Outcome> PhpAsync(HttpContext c, VirtualHost vh, ScriptTarget t, TimeSpan timeout, Action<string> log)
+    {
+        PhpCgiPool pool;
+        try { pool = Php; }
+        catch (Exception e) when (e is Win32Exception or IOException or UnauthorizedAccessException)
+        {
+            log($"cannot start {phpCgi}: {e.Message}");
+            Log.Write(LogEvent.ScriptFailed, $"cannot start {phpCgi}: {e.Message}");
+            c.Response.StatusCode = 503;
+            return Task.FromResult(default(Outcome));
+        }
+        return FastCgiAsync(pool, c, vh, t, timeout, log);
+    }
 
     public Task<Outcome> ProxyAsync(string socket, HttpContext c, VirtualHost vh, ScriptTarget t, TimeSpan timeout, Action<string> log) =>
         FastCgiAsync(_sockets.GetOrAdd(socket, s => new FastCgiSocketPool(s)), c, vh, t, timeout, log);
