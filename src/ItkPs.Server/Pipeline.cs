@@ -103,16 +103,19 @@ public sealed class Pipeline(Snapshot snapshot, StaticFiles files, ScriptHost sc
         }
         else if ((st.st_mode & FilePermissions.S_IFMT) != FilePermissions.S_IFREG) { response.StatusCode = 403; return null; }
 
-        var (kind, target) = alias is not null ? (HandlerKind.Cgi, null) : policy.HandlerFor(Path.GetFileName(file));
+        // The policy was merged for this very file, so its handler is remembered with it.
+        var (kind, target) = alias is not null ? (HandlerKind.Cgi, null) : policy.Handler ??= policy.HandlerFor(Path.GetFileName(file));
+        if (kind == HandlerKind.Static)
+        {
+            // The default handler takes no PATH_INFO (Apache's AcceptPathInfo Default).
+            if (pathInfo.Length > 0) { response.StatusCode = 404; return null; }
+            await files.ServeAsync(c, file, st);
+            return null;
+        }
         var timeout = vh.TimeoutSeconds is int t ? TimeSpan.FromSeconds(t) : _defaultTimeout;
         var script = new ScriptTarget(file, scriptName, pathInfo, docRoot, access.User, access.User is null ? null : "Basic");
         switch (kind)
         {
-            case HandlerKind.Static:
-                // The default handler takes no PATH_INFO (Apache's AcceptPathInfo Default).
-                if (pathInfo.Length > 0) { response.StatusCode = 404; return null; }
-                await files.ServeAsync(c, file, st);
-                return null;
             case HandlerKind.Cgi:
                 if (alias is null && !policy.ExecCgi)
                 {

@@ -52,7 +52,7 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
         foreach (var vh in mine.Where(v => v.ErrorLog is not null))
             _errorLogs[vh] = new ErrorLog(new FileStream(vh.ErrorLog!, FileMode.Append, FileAccess.Write, FileShare.ReadWrite));
         if (mine.FirstOrDefault(v => v.Nice is not null)?.Nice is int nice) Privileges.SetNice(nice);
-        Privileges.NewSession(); // what this worker starts (php-cgi, CGI) ends with it
+        Privileges.OwnProcessGroup(); // what this worker starts (php-cgi, CGI) ends with it
         Privileges.DropTo(account, grp, (snapshot.UidMin, snapshot.UidMax), (snapshot.GidMin, snapshot.GidMax));
         // --- from here on: the vhost user, for good ---
         Privileges.SetProcessName($"itkd: w {user}");

@@ -33,6 +33,9 @@ public sealed class RequestPolicy
 
     public bool ExecCgi => Options.Contains("ExecCGI");
 
+    /// <summary>A caller's memo of <see cref="HandlerFor"/> for the one file this policy was merged for.</summary>
+    public (HandlerKind Kind, string? Target)? Handler { get; set; }
+
     public static RequestPolicy For(IReadOnlyList<DirectiveRecord> serverDirectives, IReadOnlyList<DirectoryBlock> serverSections,
         VirtualHost vhost, string filePath, string urlPath)
     {

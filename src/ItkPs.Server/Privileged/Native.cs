@@ -39,7 +39,7 @@ internal static partial class Native
     public static partial int pthread_sigmask(int how, byte[] set, IntPtr oldset);
 
     [LibraryImport("libc", SetLastError = true)]
-    public static partial int setsid();
+    public static partial int setpgid(int pid, int pgid);
 
     public static string Error() => Marshal.GetLastPInvokeErrorMessage();
 }

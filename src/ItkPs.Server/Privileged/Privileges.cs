@@ -44,12 +44,14 @@ public static class Privileges
     }
 
     /// <summary>
-    /// Run by a worker at start: a session (and process group) of its own, so that the master can
-    /// end whatever the worker started (php-cgi, CGI scripts) when the worker dies, even by SIGKILL.
+    /// Run by a worker at start: a process group of its own, so that the master can end whatever
+    /// the worker started (php-cgi, CGI scripts) when the worker dies, even by SIGKILL. Not a new
+    /// session: with the kernel's autogroup scheduling a session is a scheduling group, and a
+    /// worker in one of its own would get a fixed share of the CPU against everything else.
     /// </summary>
-    public static void NewSession()
+    public static void OwnProcessGroup()
     {
-        if (Native.setsid() < 0) throw new PrivilegeException($"setsid: {Native.Error()}");
+        if (Native.setpgid(0, 0) < 0) throw new PrivilegeException($"setpgid: {Native.Error()}");
     }
 
     /// <summary>Run by the master after a worker has exited: ends what is left of its process group.</summary>
