@@ -20,7 +20,11 @@ public sealed class PassedEndPoint : EndPoint
 /// </summary>
 public sealed class PassedConnectionListenerFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector, IConnectionListener
 {
-    private readonly Channel<ConnectionContext> _incoming = Channel.CreateUnbounded<ConnectionContext>(new UnboundedChannelOptions { SingleReader = false });
+    // Synchronous continuations: Kestrel's accept loop resumes on the thread that received the
+    // socket (the dispatcher-channel reader, which only hands sockets over) instead of a
+    // thread-pool hop per connection; Kestrel queues the connection's own work anyway.
+    private readonly Channel<ConnectionContext> _incoming = Channel.CreateUnbounded<ConnectionContext>(
+        new UnboundedChannelOptions { SingleReader = false, AllowSynchronousContinuations = true });
     // Inline scheduling: I/O completions run the connection code on the socket thread, saving a
     // thread hop per read; the request handlers here never block.
     private readonly SocketConnectionContextFactory _factory = new(new SocketConnectionFactoryOptions { UnsafePreferInlineScheduling = true }, NullLogger.Instance);

@@ -47,16 +47,56 @@ public sealed class StaticFiles
             response.StatusCode = HttpMethods.IsOptions(request.Method) ? 200 : KnownMethods.Contains(request.Method) ? 405 : 501;
             return;
         }
-        FileStream stream;
-        try { stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan); }
-        catch (UnauthorizedAccessException) { response.StatusCode = 403; return; }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { response.StatusCode = 404; return; }
-
         var modified = DateTimeOffset.FromUnixTimeSeconds(st.st_mtime);
         // Apache's ETag shape: size and mtime (microseconds) in hex.
-        var etag = new EntityTagHeaderValue($"\"{st.st_size:x}-{st.st_mtime * 1_000_000 + st.st_mtime_nsec / 1000:x}\"");
+        string etagText = $"\"{st.st_size:x}-{st.st_mtime * 1_000_000 + st.st_mtime_nsec / 1000:x}\"";
         string contentType = _types.TryGetContentType(path, out var t) ? t : "application/octet-stream";
-        await TypedResults.Stream(stream, contentType, null, modified, etag, enableRangeProcessing: true).ExecuteAsync(context);
+
+        if (st.st_size <= SmallFile && IsPlain(request))
+        {
+            // A small file asked for whole and unconditionally (most requests): one read, here,
+            // from the page cache, and one write with its length; no stream, no thread-pool read.
+            byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent((int)Math.Max(1, st.st_size));
+            try
+            {
+                int length;
+                try
+                {
+                    using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+                    length = RandomAccess.Read(handle, buffer.AsSpan(0, (int)st.st_size), 0);
+                }
+                catch (UnauthorizedAccessException) { response.StatusCode = 403; return; }
+                catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { response.StatusCode = 404; return; }
+                response.ContentType = contentType;
+                response.ContentLength = length;
+                response.Headers.AcceptRanges = "bytes";
+                response.Headers.ETag = etagText;
+                response.Headers.LastModified = modified.ToString("R");
+                if (!HttpMethods.IsHead(request.Method)) await response.Body.WriteAsync(buffer.AsMemory(0, length));
+            }
+            finally { System.Buffers.ArrayPool<byte>.Shared.Return(buffer); }
+            return;
+        }
+
+        FileStream stream;
+        try
+        {
+            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1,
+                st.st_size > SmallFile ? FileOptions.SequentialScan : FileOptions.None);
+        }
+        catch (UnauthorizedAccessException) { response.StatusCode = 403; return; }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { response.StatusCode = 404; return; }
+        await TypedResults.Stream(stream, contentType, null, modified, new EntityTagHeaderValue(etagText), enableRangeProcessing: true).ExecuteAsync(context);
+    }
+
+    private const long SmallFile = 64 * 1024;
+
+    /// <summary>No Range and no precondition: the answer is the whole file with 200.</summary>
+    private static bool IsPlain(HttpRequest r)
+    {
+        var h = r.Headers;
+        return h.Range.Count == 0 && h.IfMatch.Count == 0 && h.IfNoneMatch.Count == 0
+            && h.IfModifiedSince.Count == 0 && h.IfUnmodifiedSince.Count == 0 && h.IfRange.Count == 0;
     }
 
     public static int StatusFor(Errno e) => e switch

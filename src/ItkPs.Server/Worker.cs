@@ -204,26 +204,35 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
     }
 
     private readonly ConcurrentQueue<(string Id, int Served)> _closed = new();
-    private int _reporting;
+    private int _flushScheduled;
 
     /// <summary>
-    /// Tells the dispatcher connections are done (it counts MaxClientsVHost by them). Reports that
-    /// arrive while one is being sent go out together in the next message: one sendmsg for many
-    /// connections under load.
+    /// Tells the dispatcher connections are done (it counts MaxClientsVHost by them). Reports wait
+    /// up to a millisecond and go out together: under a load of short connections that is one
+    /// sendmsg (and one wake-up of the dispatcher) for many connections instead of one each.
     /// </summary>
     private void ReportClosed(string connectionId, int served)
     {
         _closed.Enqueue((connectionId, served));
-        while (!_closed.IsEmpty && Interlocked.Exchange(ref _reporting, 1) == 0)
+        if (Interlocked.Exchange(ref _flushScheduled, 1) == 0)
+            _ = Task.Delay(1).ContinueWith(_ => FlushClosed(), TaskScheduler.Default);
+    }
+
+    private void FlushClosed()
+    {
+        Volatile.Write(ref _flushScheduled, 0);
+        try
         {
-            try
+            var fields = new List<string>();
+            while (!_closed.IsEmpty)
             {
-                var fields = new List<string>();
-                while (fields.Count < 200 && _closed.TryDequeue(out var c)) { fields.Add(c.Id); fields.Add(c.Served.ToString()); }
+                fields.Clear();
+                while (fields.Count < 400 && _closed.TryDequeue(out var c)) { fields.Add(c.Id); fields.Add(c.Served.ToString()); }
                 if (fields.Count > 0) lock (_channelGate) Message.Of(MessageType.Closed, fields.ToArray()).Send(channel);
             }
-            catch (IOException) { _closed.Clear(); } // the dispatcher is gone (draining): nobody to tell
-            finally { Volatile.Write(ref _reporting, 0); }
         }
+        catch (IOException) { _closed.Clear(); } // the dispatcher is gone (draining): nobody to tell
+        // The flag is cleared before the queue is drained: a report queued meanwhile schedules a
+        // flush of its own, so none is left behind.
     }
 }
