@@ -134,5 +134,7 @@ public class RequestPolicyTests
         Assert.Contains(d, x => x.Severity == DiagnosticSeverity.Warning && x.Line == 5 && x.Message.Contains("Basic only"));
         Assert.Contains(d, x => x.Severity == DiagnosticSeverity.Warning && x.Line == 6 && x.Message.Contains("served as they are"));
         Assert.Contains(d, x => x.Severity == DiagnosticSeverity.Error && x.Line == 7 && x.Message.Contains("one or more extensions"));
+        string vhostLevel = dir.Write("w.conf", "<VirtualHost *:80>\nServerName x\nRequire valid-user\n</VirtualHost>\n");
+        Assert.Contains(new ConfigReader().ReadFiles("main", [vhostLevel]).Diagnostics, x => x.Line == 3 && x.Message.Contains("Apache refuses it here"));
     }
 }

@@ -16,7 +16,7 @@ BeforeAll {
 
     foreach ($t in 'a', 'b') {
         $d = Join-Path $Www $t
-        New-Item -ItemType Directory -Force "$d/cgi-bin", "$d/members", "$d/bob-only", "$Base/private-$t" | Out-Null
+        New-Item -ItemType Directory -Force "$d/cgi-bin", "$d/members", "$d/bob-only", "$d/by-url", "$Base/private-$t" | Out-Null
         # the site's database password: readable by the site's user alone
         Set-Content "$Base/private-$t/config.php" "<?php `$db_password = 'db-secret-of-$t';"
         Set-Content "$d/whoami.php" @"
@@ -35,6 +35,7 @@ echo "other=`$(cat $Base/private-$(if ($t -eq 'a') { 'b' } else { 'a' })/config.
 "@
         Set-Content "$d/members/page.txt" "members of $t"
         Set-Content "$d/bob-only/page.txt" "bob's page of $t"
+        Set-Content "$d/by-url/page.txt" "by-url page of $t"
         Set-Content "$d/page.txt" "page of $t"
         chmod 0755 "$d/cgi-bin/id.cgi"
     }
@@ -83,6 +84,12 @@ echo "other=`$(cat $Base/private-$(if ($t -eq 'a') { 'b' } else { 'a' })/config.
         AuthUserFile $Htpasswd
         Require user bob
     </Directory>
+    <Location /by-url>
+        AuthType Basic
+        AuthName "By URL"
+        AuthUserFile $Htpasswd
+        Require user apr1 bcrypt
+    </Location>
 </VirtualHost>
 "@ | Set-Content $aFile -NoNewline
     # tenant b points its auth at a's file, and runs PHP in its own php-fpm pool
@@ -288,6 +295,9 @@ Describe 'Basic auth from an htpasswd file only the tenant can read, agreeing wi
             ,@('Require user bob: bob', 'a.itkt.test', '/bob-only/page.txt', 'bob', 'pw-bob')
             ,@('Require user bob: sha', 'a.itkt.test', '/bob-only/page.txt', 'sha', 'pw-sha')
             ,@('open page', 'a.itkt.test', '/page.txt', $null, $null)
+            ,@('Location, no credentials', 'a.itkt.test', '/by-url/page.txt', $null, $null)
+            ,@('Location, apr1', 'a.itkt.test', '/by-url/page.txt', 'apr1', 'pw-apr1')
+            ,@('Location, sha not listed', 'a.itkt.test', '/by-url/page.txt', 'sha', 'pw-sha')
             ,@('b using a''s file', 'b.itkt.test', '/members/page.txt', 'sha', 'pw-sha')
         )
         function Get-AuthTable([int] $P) {

@@ -309,6 +309,8 @@ public sealed class ConfigReader
             if (n.Is("AllowOverride") && !(n.Args.Count == 1 && n.Args[0].Equals("None", StringComparison.OrdinalIgnoreCase)))
                 Warn($"AllowOverride {string.Join(' ', n.Args)}: itkd never reads .htaccess files; only 'AllowOverride None' has the same effect under both servers.");
             if (!CheckRecorded(n, Warn, Error)) return;
+            if (scope.Directory is null && (n.Is("Require") || n.Name.StartsWith("Auth", StringComparison.OrdinalIgnoreCase)))
+                Warn($"{n.Name} outside <Directory>/<Location>: itkd applies it to the whole {(vh is null ? "server" : "vhost")}, but Apache refuses it here; wrap it in <Location \"/\">.");
             if (scope.Directory is not null) scope.Directory.Directives.Add(record);
             else if (vh is not null) vh.Directives.Add(record);
             else _config.Directives.Add(record); // inherited by every vhost, as in Apache
