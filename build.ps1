@@ -128,6 +128,7 @@ function Invoke-Demo {
         $server = Start-ItkServer -ConfigRoot $demoRoot -ControlSocket $sock -LogPath (Join-Path $demoRoot 'itkd.log') -PassThru
         Write-Host "`nitkd $($server.Pid) is serving them on $listen. Try:"
         foreach ($c in $customers) { Write-Host "    curl -H 'Host: $($c.Name)' http://$listen/" }
+        foreach ($c in $customers | Where-Object Php -eq 'FastCgi') { Write-Host "    curl -H 'Host: $($c.Name)' http://$listen/whoami.php        # PHP (php-cgi) as $($c.User)" }
         Write-Host "    curl -H 'Host: $($customers[0].Name)' http://$listen/.htpasswd      # 403: .ht* files are never served"
         Write-Host "    ps -eo user,args | grep 'itkd:'                                   # master as root, dispatcher, one worker per user"
         Write-Host "    Get-ItkServer -ControlSocket $sock"

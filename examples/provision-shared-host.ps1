@@ -5,9 +5,12 @@
     and permissions no other customer can read through. Idempotent: run it again and it
     changes nothing; add a row and only that customer is provisioned.
 .DESCRIPTION
-    For each customer (Name = ServerName, User, optional Alias list separated by spaces):
-      1. the DocumentRoot <WebRoot>/<Name> exists, with a placeholder index.html if it has none;
-      2. the vhost exists (New-ItkVhost), with the given aliases (Set-ItkVhost when they differ);
+    For each customer (Name = ServerName, User, optional Alias list separated by spaces,
+    optional Php = FastCgi or Off):
+      1. the DocumentRoot <WebRoot>/<Name> exists, with a placeholder index.html if it has none
+         (and whoami.php when PHP is on);
+      2. the vhost exists (New-ItkVhost), with the given aliases and PHP setting (Set-ItkVhost
+         when they differ);
       3. the vhost runs as the user, who is created as a system account when missing, and the
          DocumentRoot is handed to that user (Set-ItkUser -CreateUser -FixPermissions).
     Writes one summary object per customer with what changed. -Remove undoes it all (vhost
@@ -34,6 +37,7 @@ foreach ($c in $Customers) {
     $name = $c.Name
     $user = $c.User
     $aliases = @(if ($c.PSObject.Properties['Alias'] -and $c.Alias) { $c.Alias -split '\s+' | Where-Object { $_ } })
+    $php = if ($c.PSObject.Properties['Php'] -and $c.Php) { $c.Php } else { 'Off' }
     $docRoot = Join-Path $WebRoot $name
     $changes = [System.Collections.Generic.List[string]]::new()
 
@@ -59,13 +63,21 @@ foreach ($c in $Customers) {
         Set-Content -Path $index -Value "<!doctype html><title>$name</title><h1>$name</h1><p>served as $user</p>"
         $changes.Add('index.html written')
     }
+    $whoami = Join-Path $docRoot 'whoami.php'
+    if ($php -eq 'FastCgi' -and (Test-Path $docRoot) -and -not (Test-Path $whoami) -and $PSCmdlet.ShouldProcess($whoami, 'Write PHP page')) {
+        Set-Content -Path $whoami -Value '<?php echo "PHP runs as uid ", posix_getuid(), " (", posix_getpwuid(posix_getuid())["name"], ")\n";'
+        $changes.Add('whoami.php written')
+    }
 
     $vhost = Get-ItkVhost @common -Name $name -ErrorAction SilentlyContinue
     if (-not $vhost) {
-        New-ItkVhost @common -Name $name -DocumentRoot $docRoot -Alias $aliases -Listen $Listen -WarningAction SilentlyContinue
+        New-ItkVhost @common -Name $name -DocumentRoot $docRoot -Alias $aliases -Php $php -Listen $Listen -WarningAction SilentlyContinue
         if (-not $WhatIfPreference) { $changes.Add('vhost created') }
-    } elseif ((@($vhost.Aliases) -join ' ') -ne ($aliases -join ' ')) {
-        Set-ItkVhost @common -Name $name -Alias $aliases; $changes.Add('aliases updated')
+    } else {
+        if ((@($vhost.Aliases) -join ' ') -ne ($aliases -join ' ')) {
+            Set-ItkVhost @common -Name $name -Alias $aliases; $changes.Add('aliases updated')
+        }
+        if ($vhost.Php -ne $php) { Set-ItkVhost @common -Name $name -Php $php; $changes.Add("PHP $php") }
     }
 
     if ($WhatIfPreference -and -not $vhost) {

@@ -46,6 +46,9 @@ public sealed class Pipeline(Snapshot snapshot, StaticFiles files, ScriptHost sc
             c.Request.ContentLength = 0;
             int q = next.IndexOf('?');
             c.Request.QueryString = q < 0 ? QueryString.Empty : new QueryString(next[q..]);
+            c.Request.Path = new PathString(UrlMapper.PercentDecode(q < 0 ? next : next[..q]) ?? "/");
+            // what the next script sees as REQUEST_URI
+            if (c.Features.Get<IHttpRequestFeature>() is { } feature) feature.RawTarget = next;
             raw = next;
         }
     }

@@ -7,7 +7,7 @@ BeforeAll {
     $script:Root = Join-Path $Base 'etc'
     $script:Www = Join-Path $Base 'www'
     $script:Customers = @(
-        [pscustomobject]@{ Name = 'p1.itkt.test'; User = 'itkt-p1'; Alias = 'www.p1.itkt.test' }
+        [pscustomobject]@{ Name = 'p1.itkt.test'; User = 'itkt-p1'; Alias = 'www.p1.itkt.test'; Php = 'FastCgi' }
         [pscustomobject]@{ Name = 'p2.itkt.test'; User = 'itkt-p2'; Alias = '*.p2.itkt.test' }
         [pscustomobject]@{ Name = 'p3.itkt.test'; User = 'itkt-p3'; Alias = '' }
     )
@@ -33,6 +33,9 @@ Describe 'provision-shared-host.ps1' {
         }
         Test-ItkVhost -ConfigRoot $Root | Should -BeNullOrEmpty
         Test-ItkConfig -ConfigRoot $Root | Should -BeNullOrEmpty
+        (Get-ItkVhost -ConfigRoot $Root -Name 'p1.itkt.test').Php | Should -Be 'FastCgi'
+        (Get-ItkVhost -ConfigRoot $Root -Name 'p2.itkt.test').Php | Should -Be 'Off'
+        (& stat -c '%U %a' (Join-Path $Www 'p1.itkt.test/whoami.php')) | Should -Be 'itkt-p1 640'
     }
 
     It 'changes nothing when run a second time' {
@@ -42,6 +45,15 @@ Describe 'provision-shared-host.ps1' {
         $second.Changes | Should -BeNullOrEmpty
         Get-TreeSnapshot $Root, $Www | Should -Be $before
         Get-Content /etc/passwd | Should -Be $passwd
+    }
+
+    It 'turns PHP off for a customer whose row says so, and changes nothing else' {
+        $off = @($Customers | ForEach-Object { $x = $_.PSObject.Copy(); if ($x.Name -eq 'p1.itkt.test') { $x.Php = 'Off' }; $x })
+        $run = & $Runbook -Customers $off -ConfigRoot $Root -WebRoot $Www -Listen '127.0.0.1:18184'
+        ($run | Where-Object { $_.Changes }).Name | Should -Be 'p1.itkt.test'
+        ($run | Where-Object Name -eq 'p1.itkt.test').Changes | Should -Be @('PHP Off')
+        (Get-ItkVhost -ConfigRoot $Root -Name 'p1.itkt.test').Php | Should -Be 'Off'
+        $script:Customers = $off
     }
 
     It 'provisions only the new customer when one is added' {
