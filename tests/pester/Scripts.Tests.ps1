@@ -30,6 +30,7 @@ echo 'other=', `$other === false ? error_get_last()['message'] : 'READ', "\n";
 #!/bin/sh
 printf 'Content-Type: text/plain\n\n'
 echo "uid=`$(id -u)"
+echo "ppid=`$PPID"
 echo "own=`$(cat $Base/private-$t/config.php | head -c 40)"
 echo "other=`$(cat $Base/private-$(if ($t -eq 'a') { 'b' } else { 'a' })/config.php 2>&1)"
 "@
@@ -250,9 +251,11 @@ Describe 'PHP runs as the vhost''s user' {
 }
 
 Describe 'CGI runs as the vhost''s user' {
-    It 'a CGI script under ScriptAlias runs as itkt-a and is refused the other tenant''s file' {
+    It 'a CGI script under ScriptAlias runs as itkt-a, as a child of itkt-a''s worker, and is refused the other tenant''s file' {
         $out = Get-Body 'a.itkt.test' '/cgi-bin/id.cgi'
         $out | Should -Match "(?m)^uid=$($Uid.a)$"
+        $worker = ((Get-ItkServer -ControlSocket $Sock).Pools | Where-Object User -eq 'itkt-a').WorkerPids
+        [int](($out -split "`n" | Where-Object { $_ -like 'ppid=*' }) -replace 'ppid=', '') | Should -BeIn $worker
         $out | Should -Match 'own=<\?php \$db_password'
         $out | Should -Match '(?m)^other=.*Permission denied'
     }
