@@ -7,6 +7,7 @@
 set -euo pipefail
 ITKD=$(readlink -f "${1:?give the itkd executable}"); D=${2:-10}; C=${3:-32}
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/common.sh"
 SHARED=$(cd "$HERE/../../shared/bench" 2>/dev/null && pwd || true)
 [ -n "$SHARED" ] || { echo "bench: ../shared/bench not found beside the repository" >&2; exit 1; }
 export W=/tmp/itkbench
@@ -21,36 +22,8 @@ cleanup() { [ -f "$W/apache.pid" ] && kill "$(cat "$W/apache.pid")" 2>/dev/null;
 trap cleanup EXIT
 vhosts() { for u in a b; do printf '<VirtualHost 127.0.0.1:%s>\n  ServerName %s.test\n  DocumentRoot %s/%s\n  AssignUserID itkbench-%s itkbench-%s\n</VirtualHost>\n' "$1" "$u" "$W" "$u" "$u" "$u"; done; }
 vhosts $APORT > "$W/v-apache.conf"; vhosts $IPORT > "$W/v-itkd.conf"
-cat > "$W/apache.conf" <<CONF
-ServerRoot /etc/apache2
-ServerName localhost
-PidFile $W/apache.pid
-Mutex file:$W default
-ErrorLog $W/apache-error.log
-Listen 127.0.0.1:$APORT
-LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
-LoadModule mpm_itk_module /usr/lib/apache2/modules/mpm_itk.so
-LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
-LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
-TypesConfig /etc/mime.types
-User www-data
-Group www-data
-StartServers 8
-MinSpareServers 8
-MaxSpareServers 32
-MaxRequestWorkers 256
-ServerLimit 256
-KeepAlive On
-MaxKeepAliveRequests 0
-DirectoryIndex index.html
-<Directory />
-  Require all granted
-</Directory>
-Include $W/v-apache.conf
-CONF
+apache_conf $APORT > "$W/apache.conf"
 printf 'Listen 127.0.0.1:%s\nUser www-data\nGroup www-data\nDirectoryIndex index.html\nInclude %s/v-itkd.conf\n' $IPORT "$W" > "$W/itkd.conf"
-rss_mb() { ps -eo pid=,ppid=,rss= | awk -v root="$1" '{pp[$1]=$2; r[$1]=$3} END {for (p in r) {q=p; while (q != "" && q != 0 && q != root) q=pp[q]; if (q == root) s+=r[p]}; printf "%.0f", s/1024}'; }
 wait_port() { for _ in $(seq 1 100); do curl -s -o /dev/null -H "Host: $2" "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; return 1; }
 two_users() { # port: wrk on a and b at once; prints the sum of req/s
   (wrk -t1 -c$((C/2)) -d"${D}s" -H 'Host: a.test' "http://127.0.0.1:$1/index.html" > "$W/wa.txt" 2>&1 &

@@ -7,6 +7,8 @@
 # usage: bench/php-bench.sh path/to/itkd [seconds] [connections]
 # Needs: apache2 libapache2-mpm-itk libapache2-mod-php php-cgi php-fpm nginx-light wrk curl. Run as root.
 set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/common.sh"
 ITKD=$(readlink -f "${1:?give the itkd executable}"); D=${2:-10}; C=${3:-32}
 W=/tmp/itkphpbench
 APORT=18380; IPORT=18390; NPORT=18370; KPORT=18371
@@ -40,34 +42,7 @@ vhost() { cat <<CONF
 CONF
 }
 vhost $APORT > "$W/v-apache.conf"; vhost $IPORT > "$W/v-itkd.conf"
-cat > "$W/apache.conf" <<CONF
-ServerRoot /etc/apache2
-ServerName localhost
-PidFile $W/apache.pid
-Mutex file:$W default
-ErrorLog $W/apache-error.log
-Listen 127.0.0.1:$APORT
-LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
-LoadModule mpm_itk_module /usr/lib/apache2/modules/mpm_itk.so
-LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
-LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
-LoadModule php_module $PHPMOD
-TypesConfig /etc/mime.types
-User www-data
-Group www-data
-StartServers 8
-MinSpareServers 8
-MaxSpareServers 32
-MaxRequestWorkers 256
-ServerLimit 256
-KeepAlive On
-MaxKeepAliveRequests 0
-<Directory />
-  Require all granted
-</Directory>
-Include $W/v-apache.conf
-CONF
+apache_conf $APORT "LoadModule php_module $PHPMOD" > "$W/apache.conf"
 printf 'Listen 127.0.0.1:%s\nUser www-data\nGroup www-data\nInclude %s/v-itkd.conf\n' $IPORT "$W" > "$W/itkd.conf"
 cat > "$W/php-fpm.conf" <<CONF
 [global]
@@ -129,7 +104,6 @@ http {
 CONF
 
 wait_ok() { for _ in $(seq 1 100); do [ "$(curl -s -H 'Host: php.test' "http://127.0.0.1:$1/hello.php")" = "hello from $(id -u $U)" ] && return 0; sleep 0.1; done; echo "port $1 never served the page as $U" >&2; return 1; }
-rss_mb() { ps -eo pid=,ppid=,rss= | awk -v root="$1" '{pp[$1]=$2; r[$1]=$3} END {for (p in r) {q=p; while (q != "" && q != 0 && q != root) q=pp[q]; if (q == root) s+=r[p]}; printf "%.0f", s/1024}'; }
 rps() { # port [extra wrk args]
   local port=$1; shift
   wrk -t2 -c"$C" -d"${D}s" -H 'Host: php.test' "$@" "http://127.0.0.1:$port/hello.php" 2>&1 \

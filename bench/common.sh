@@ -1,0 +1,41 @@
+# Shared by bench.sh and php-bench.sh (sourced; $W is the scratch folder).
+
+# apache_conf PORT [LoadModule lines...]: Apache + mpm-itk set up as ../shared/bench/compare.sh
+# sets it up (prefork + itk, 8-256 children, unlimited keep-alive), including $W/v-apache.conf.
+apache_conf() {
+  local port=$1; shift
+  cat <<CONF
+ServerRoot /etc/apache2
+ServerName localhost
+PidFile $W/apache.pid
+Mutex file:$W default
+ErrorLog $W/apache-error.log
+Listen 127.0.0.1:$port
+LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
+LoadModule mpm_itk_module /usr/lib/apache2/modules/mpm_itk.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
+$(printf '%s\n' "$@")
+TypesConfig /etc/mime.types
+User www-data
+Group www-data
+StartServers 8
+MinSpareServers 8
+MaxSpareServers 32
+MaxRequestWorkers 256
+ServerLimit 256
+KeepAlive On
+MaxKeepAliveRequests 0
+DirectoryIndex index.html
+<Directory />
+  Require all granted
+</Directory>
+Include $W/v-apache.conf
+CONF
+}
+
+# rss_mb PID: the resident memory of a process and all its descendants, in MB.
+rss_mb() {
+  ps -eo pid=,ppid=,rss= | awk -v root="$1" '{pp[$1]=$2; r[$1]=$3} END {for (p in r) {q=p; while (q != "" && q != 0 && q != root) q=pp[q]; if (q == root) s+=r[p]}; printf "%.0f", s/1024}'
+}
