@@ -73,7 +73,7 @@ public sealed class Pipeline(Snapshot snapshot, StaticFiles files, ScriptHost sc
         string pathInfo = url.TrailingSlash && !isDir && !missing && urlPath != "/" ? infoCore + "/" : infoCore;
 
         var policy = PolicyFor(vh, isDir ? file + "/" : file, urlPath);
-        var access = Check(c, policy, log);
+        var access = await CheckAsync(c, policy, log);
         if (!access.Granted) return null;
         if (missing) { response.StatusCode = 404; log("file does not exist"); return null; }
 
@@ -101,7 +101,7 @@ public sealed class Pipeline(Snapshot snapshot, StaticFiles files, ScriptHost sc
             scriptName = urlPath.TrimEnd('/') + "/" + Path.GetFileName(index);
             // <Files> sections for the index file itself (a subrequest, in Apache).
             policy = PolicyFor(vh, file, scriptName);
-            access = Check(c, policy, log);
+            access = await CheckAsync(c, policy, log);
             if (!access.Granted) return null;
         }
         else if ((st.st_mode & FilePermissions.S_IFMT) != FilePermissions.S_IFREG) { response.StatusCode = 403; return null; }
@@ -134,9 +134,9 @@ public sealed class Pipeline(Snapshot snapshot, StaticFiles files, ScriptHost sc
         }
     }
 
-    private AccessDecision Check(HttpContext c, RequestPolicy policy, Action<string> log)
+    private async ValueTask<AccessDecision> CheckAsync(HttpContext c, RequestPolicy policy, Action<string> log)
     {
-        var d = _auth.Check(policy, c.Request.Headers.Authorization.Count > 0 ? c.Request.Headers.Authorization.ToString() : null);
+        var d = await _auth.CheckAsync(policy, c.Request.Headers.Authorization.Count > 0 ? c.Request.Headers.Authorization.ToString() : null);
         if (d.Granted) return d;
         c.Response.StatusCode = d.Status;
         if (d.Status == 401) c.Response.Headers.WWWAuthenticate = BasicAuth.Challenge(policy);

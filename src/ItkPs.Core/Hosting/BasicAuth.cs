@@ -21,8 +21,16 @@ public sealed class BasicAuth
 {
     private readonly ConcurrentDictionary<string, (DateTime Mtime, long Size, Dictionary<string, string> Users)> _files = new();
 
-    /// <summary>Decides with the Authorization header's value (null when absent).</summary>
-    public AccessDecision Check(RequestPolicy policy, string? authorization)
+    /// <summary>Decides with the Authorization header's value (null when absent), on the calling thread.</summary>
+    public AccessDecision Check(RequestPolicy policy, string? authorization) =>
+        CheckAsync(policy, authorization, offload: false).AsTask().GetAwaiter().GetResult();
+
+    /// <summary>
+    /// Decides with the Authorization header's value (null when absent). With
+    /// <paramref name="offload"/>, a bcrypt comparison (milliseconds by design) runs on the thread
+    /// pool, not on the caller's thread, which in a worker is the one serving its other connections.
+    /// </summary>
+    public async ValueTask<AccessDecision> CheckAsync(RequestPolicy policy, string? authorization, bool offload = true)
     {
         if (policy.Requires.Count == 0) return AccessDecision.Allow(); // no authorization configured: Apache grants
         bool needsUser = false;
@@ -47,7 +55,8 @@ public sealed class BasicAuth
             return new(500, null, $"cannot read AuthUserFile '{policy.AuthUserFile}': {e.Message}");
         }
         if (!users.TryGetValue(user, out var hash)) return new(401, null, $"user '{user}' not found");
-        if (!Htpasswd.Verify(password, hash)) return new(401, null, $"user '{user}': password mismatch");
+        bool match = offload && Htpasswd.IsSlow(hash) ? await Task.Run(() => Htpasswd.Verify(password, hash)) : Htpasswd.Verify(password, hash);
+        if (!match) return new(401, null, $"user '{user}': password mismatch");
         foreach (var r in policy.Requires)
         {
             var a = r.Args;
@@ -104,6 +113,9 @@ public static class Htpasswd
         }
         return users;
     }
+
+    /// <summary>bcrypt: slow on purpose.</summary>
+    public static bool IsSlow(string hash) => hash.StartsWith("$2", StringComparison.Ordinal);
 
     public static bool Verify(string password, string hash)
     {
