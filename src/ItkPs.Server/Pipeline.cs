@@ -17,6 +17,7 @@ namespace ItkPs.Server;
 public sealed class Pipeline(Snapshot snapshot, StaticFiles files, ScriptHost scripts)
 {
     private readonly BasicAuth _auth = new();
+    private readonly TimeSpan _defaultTimeout = TimeSpan.FromSeconds(snapshot.TimeoutSeconds > 0 ? snapshot.TimeoutSeconds : 60);
     // The merged sections depend only on the vhost, the file and the URL path: remembered, since
     // a site is asked for the same few scripts again and again (bounded: cleared when full).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(VirtualHost, string, string), RequestPolicy> _policies = new();
@@ -30,7 +31,6 @@ public sealed class Pipeline(Snapshot snapshot, StaticFiles files, ScriptHost sc
         _policies[key] = p;
         return p;
     }
-    private readonly TimeSpan _defaultTimeout = TimeSpan.FromSeconds(snapshot.TimeoutSeconds > 0 ? snapshot.TimeoutSeconds : 60);
 
     /// <summary>Serves the request; <paramref name="log"/> writes a line to the vhost's error log.</summary>
     public async Task ServeAsync(HttpContext c, VirtualHost vh, Action<string> log)

@@ -41,8 +41,7 @@ public sealed class FastCgiConnection : IDisposable
     /// <summary>Sends the request (the body streamed in STDIN records) and returns its STDOUT as a stream.</summary>
     public async Task<FastCgiStdout> SendAsync(IReadOnlyList<KeyValuePair<string, string>> parameters, Stream? body, Action<string> stderr, CancellationToken ct)
     {
-        if (!KeepConnection) Reusable = false;
-        Reusable = false; // until END_REQUEST is read
+        Reusable = false; // until END_REQUEST is read (and only with KeepConnection)
         // The name-value pairs, then the records around them, in buffers this connection keeps:
         // one send and no allocation for a request without a body.
         int p = 0;

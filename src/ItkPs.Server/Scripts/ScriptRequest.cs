@@ -49,7 +49,6 @@ public static class CgiEnvironment
         Add("AUTH_TYPE", t.AuthType);
         Add("REMOTE_USER", t.RemoteUser);
         if (r.ContentLength is long length) Add("CONTENT_LENGTH", length.ToString(CultureInfo.InvariantCulture));
-        else if (r.Headers.TransferEncoding.Count > 0 && !forPhp) Add("CONTENT_LENGTH", null);
         Add("CONTENT_TYPE", r.ContentType);
         // php-cgi runs only when it sees it was started by a server (cgi.force_redirect).
         if (forPhp) Add("REDIRECT_STATUS", "200");
@@ -127,8 +126,9 @@ public static class CgiOutput
         var ct = cts.Token;
         var response = context.Response;
         byte[] buffer = pooled;
-        // The silence timer is re-armed before a read only when a good part of it has run:
-        // re-arming takes the timer queue's lock, and a fast script reads many times a second.
+        // The silence timer is re-armed before a read only when a quarter of it has run: re-arming
+        // takes the timer queue's lock, and a fast script reads many times a second. So a script
+        // is ended after between three quarters of the timeout and the whole of it in silence.
         long armedAt = Environment.TickCount64;
         cts.CancelAfter(timeout);
         void Arm()
