@@ -27,14 +27,20 @@ public sealed record SpecEditResult(string Path, string OriginalText, string Tex
     /// <summary>Edits this spec does not need, each with the reason (a main %files that lists each file needs no %exclude).</summary>
     public IReadOnlyList<string> NotNeeded { get; init; } = [];
 
+    /// <summary>The source tree the edit was made for: where its prefork is, whether it has server/mpm/experimental.</summary>
+    public MpmTree Tree { get; init; } = MpmTree.Upstream;
+
     /// <summary>The prefork folder %prep copies, relative to the top of the source tree.</summary>
-    public string PreforkDirectory { get; init; } = MpmTree.Upstream.PreforkDirectory;
+    public string PreforkDirectory => Tree.PreforkDirectory;
 
     /// <summary>Where itk is built from: always the folder the ITK series patches.</summary>
     public string ItkDirectory => MpmTree.ItkDirectory;
 
     /// <summary>Where prefork was found (or that it was assumed) and where itk goes, in words.</summary>
-    public string Layout { get; init; } = MpmTree.Upstream.Description;
+    public string Layout => Tree.Description;
+
+    /// <summary>The macros the spec's MPM loops run over (mpms), which now name itk.</summary>
+    public IReadOnlyList<string> LoopMacros { get; init; } = [];
 }
 
 /// <summary>
@@ -303,7 +309,7 @@ public sealed class SpecEditor
         if (applied.Count == 0) newText = text;
         return new SpecEditResult(path, text, newText, applied, present, applied.Count == 0 ? "" : UnifiedDiff(text, newText, path))
         {
-            NotNeeded = notNeeded, PreforkDirectory = tree.PreforkDirectory, Layout = tree.Description,
+            NotNeeded = notNeeded, Tree = tree, LoopMacros = macros.Keys.ToList(),
         };
     }
 
