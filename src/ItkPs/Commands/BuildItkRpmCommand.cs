@@ -51,7 +51,7 @@ public sealed class BuildItkRpmCommand : SpecCmdlet
 
         var defines = Define.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString()!, e => e.Value?.ToString() ?? "");
         if (RpmBuilder.DistUndefined(defines))
-            WriteWarning("%dist is not defined (no /etc/rpm/macros.disttag here): the RPMs lose their dist tag. Pass -Define @{ dist = '.el5.centos' } to keep it.");
+            WriteWarning("%dist is not defined (no /etc/rpm/macros.disttag here): the RPMs lose their dist tag. Pass the distribution's tag to keep it, e.g. -Define @{ dist = '.el5.centos' } or @{ dist = '.el6' }.");
 
         string topDir = TopDir is null ? Directory.CreateTempSubdirectory("itkps-rpmbuild-").FullName : Resolve(TopDir);
         if (!ShouldProcess(input, $"rpmbuild -bb with mpm-itk {ItkVersion} under {topDir}")) return;
@@ -66,7 +66,12 @@ public sealed class BuildItkRpmCommand : SpecCmdlet
         WriteProgress(progress);
         try
         {
-            string spec = RpmBuilder.Stage(request, WriteVerbose);
+            var (spec, edit) = RpmBuilder.Stage(request, WriteVerbose);
+            WarnWhenTheTreeHasNoExperimental(edit);
+            // A macro given on the command line can stand in for the spec's own definition
+            // (%{!?mpms:%global mpms ...}); without itk the loops would leave itk out.
+            foreach (var m in edit.LoopMacros.Where(m => defines.TryGetValue(m, out var v) && !v.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains("itk")))
+                WriteWarning($"-Define sets {m} = '{defines[m]}' without itk; where the spec defers to it ({m} is what its MPM loops run over), httpd.itk is not built. Add itk to it.");
             var written = RpmBuilder.Build(request, spec, WriteVerbose, stage =>
             {
                 int i = RpmBuilder.Stages.ToList().IndexOf(stage);
@@ -83,6 +88,10 @@ public sealed class BuildItkRpmCommand : SpecCmdlet
         catch (SpecAnchorException e)
         {
             WriteError(new ErrorRecord(e, "SpecAnchorMissing", ErrorCategory.ObjectNotFound, input));
+        }
+        catch (SourceTreeException e)
+        {
+            WriteError(new ErrorRecord(e, "PreforkNotFound", ErrorCategory.ObjectNotFound, e.TreePath));
         }
         finally
         {

@@ -20,6 +20,14 @@ public sealed class EditItkSpecCommand : SpecCmdlet
     [ValidateNotNullOrEmpty]
     public string? OutFile { get; set; }
 
+    /// <summary>
+    /// The httpd source (the Source0 tarball or an unpacked tree) to find prefork in.
+    /// Default: Source0 beside the spec or in ../SOURCES; without it, the upstream layout.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? SourcePath { get; set; }
+
     protected override void ProcessRecord()
     {
         string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
@@ -28,13 +36,40 @@ public sealed class EditItkSpecCommand : SpecCmdlet
             WriteError(new ErrorRecord(new FileNotFoundException($"Spec '{path}' does not exist.", path), "SpecNotFound", ErrorCategory.ObjectNotFound, path));
             return;
         }
+        MpmTree tree;
+        try
+        {
+            if (SourcePath is null)
+            {
+                string folder = System.IO.Path.GetDirectoryName(path)!;
+                tree = MpmTree.ForSpec(path, [folder, System.IO.Path.Combine(folder, "..", "SOURCES")], WriteVerbose);
+            }
+            else
+            {
+                string source = SessionState.Path.GetUnresolvedProviderPathFromPSPath(SourcePath);
+                if (!File.Exists(source) && !Directory.Exists(source))
+                {
+                    WriteError(new ErrorRecord(new FileNotFoundException($"-SourcePath '{source}' does not exist.", source), "SourceNotFound", ErrorCategory.ObjectNotFound, source));
+                    return;
+                }
+                tree = MpmTree.Inspect(source);
+            }
+        }
+        catch (SourceTreeException e)
+        {
+            WriteError(new ErrorRecord(e, "PreforkNotFound", ErrorCategory.ObjectNotFound, e.TreePath));
+            return;
+        }
         SpecEditResult result;
-        try { result = Editor.Edit(File.ReadAllText(path), path); }
+        try { result = Editor.Edit(File.ReadAllText(path), path, tree); }
         catch (SpecAnchorException e)
         {
             WriteError(new ErrorRecord(e, "SpecAnchorMissing", ErrorCategory.ObjectNotFound, path));
             return;
         }
+        WriteVerbose(result.Layout);
+        WarnWhenTheTreeHasNoExperimental(result);
+        foreach (var reason in result.NotNeeded) WriteVerbose($"not needed: {reason}");
         string target = OutFile is null ? path : SessionState.Path.GetUnresolvedProviderPathFromPSPath(OutFile);
         if (result.AlreadyEdited)
         {

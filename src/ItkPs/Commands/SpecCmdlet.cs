@@ -17,4 +17,14 @@ public abstract class SpecCmdlet : PSCmdlet
     public int PatchNumberBase { get; set; } = 402;
 
     protected SpecEditor Editor => new(ItkVersion, PatchNumberBase);
+
+    /// <summary>
+    /// A tree without server/mpm/experimental (one that moved its MPMs) gets that folder
+    /// made in %prep for itk: worth the operator's eye, since the ITK 2.2 series was written
+    /// for the upstream layout.
+    /// </summary>
+    protected void WarnWhenTheTreeHasNoExperimental(SpecEditResult edit)
+    {
+        if (!edit.Tree.HasExperimental) WriteWarning(edit.Layout);
+    }
 }
