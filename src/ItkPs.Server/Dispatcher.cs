@@ -17,7 +17,7 @@ namespace ItkPs.Server;
 /// </summary>
 public sealed unsafe class Dispatcher
 {
-    private const int MasterChannel = 4;
+    private readonly int _master;
     /// <summary>The largest request head it peeks at; a longer one gets 400 (Apache refuses fields over 8190 bytes).</summary>
     public const int MaxHead = 65536;
     /// <summary>How long a worker may leave its channel unread (with connections or a ping waiting) before it is replaced.</summary>
@@ -93,6 +93,12 @@ public sealed unsafe class Dispatcher
         public readonly Queue<Client> WaitingForSlot = new();
     }
 
+    /// <summary>The dispatcher process: its channel to the master is descriptor 4, its snapshot descriptor 3.</summary>
+    public Dispatcher() { _master = 4; }
+
+    /// <summary>A dispatcher over a given snapshot and master channel, in this process (the protocol tests play master and workers).</summary>
+    internal Dispatcher(Snapshot snapshot, int masterChannel) { _snapshot = snapshot; _master = masterChannel; }
+
     public int Run()
     {
         Log.Role = "dispatcher";
@@ -101,14 +107,20 @@ public sealed unsafe class Dispatcher
         var me = _snapshot.Dispatcher;
         Privileges.DropTo(me.User, me.Uid, me.Gid, (1, uint.MaxValue - 1L), (1, uint.MaxValue - 1L));
         Privileges.SetProcessName("itkd: dispatch");
+        Serve();
+        return 0;
+    }
+
+    /// <summary>Serves until drained: the master said so, or its channel closed.</summary>
+    internal void Serve()
+    {
         _selector = new VhostSelector(_snapshot.VirtualHosts);
         if (_snapshot.HeaderTimeoutSeconds > 0) _headTimeoutMs = _snapshot.HeaderTimeoutSeconds * 1000;
         foreach (var p in _snapshot.Pools) _pools[p.Id] = new PoolRoute { Spec = p };
         for (int i = 0; i < _snapshot.VirtualHosts.Count; i++) _vhosts[_snapshot.VirtualHosts[i]] = new VhostState { Index = i, Vhost = _snapshot.VirtualHosts[i] };
-        Register(new MasterHandle { Fd = MasterChannel }, Epoll.In);
+        Register(new MasterHandle { Fd = _master }, Epoll.In);
         Log.Write(LogEvent.DispatcherStarted, $"generation {_snapshot.Generation}, {_snapshot.VirtualHosts.Count} vhost(s), {_snapshot.Pools.Count} pool(s)");
         Loop();
-        return 0;
     }
 
     // ---------------------------------------------------------------- the loop
@@ -572,7 +584,7 @@ public sealed unsafe class Dispatcher
     /// <summary>Blocking (reads use MSG_DONTWAIT instead): the master reads its dispatcher's channel on a thread of its own, promptly.</summary>
     private void SendMaster(Message m)
     {
-        if (Protocol.Send(MasterChannel, m) != SendResult.Sent) { Log.Write(LogEvent.PeerProtocolError, "the master is gone"); StartDrain(); }
+        if (Protocol.Send(_master, m) != SendResult.Sent) { Log.Write(LogEvent.PeerProtocolError, "the master is gone"); StartDrain(); }
     }
 
     private void MasterEvent()
@@ -582,16 +594,16 @@ public sealed unsafe class Dispatcher
             ReceiveStatus st;
             Message? m;
             int fd;
-            try { st = Protocol.Receive(MasterChannel, Direction.MasterToDispatcher, _message, true, out m, out fd); }
+            try { st = Protocol.Receive(_master, Direction.MasterToDispatcher, _message, true, out m, out fd); }
             catch (Exception e) when (e is ProtocolException or IOException)
             {
                 Log.Write(LogEvent.PeerProtocolError, $"master channel: {e.Message}");
                 StartDrain();
-                _epoll.Remove(MasterChannel);
+                _epoll.Remove(_master);
                 return;
             }
             if (st == ReceiveStatus.WouldBlock) return;
-            if (st == ReceiveStatus.Closed) { StartDrain(); _epoll.Remove(MasterChannel); return; }
+            if (st == ReceiveStatus.Closed) { StartDrain(); _epoll.Remove(_master); return; }
             switch (m)
             {
                 case ListenerMessage x when x.Index >= 0 && x.Index < _snapshot.Listens.Count:
