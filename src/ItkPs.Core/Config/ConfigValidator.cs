@@ -38,6 +38,14 @@ public static class ConfigValidator
             if (vh.DocumentRoot is null) Warn("no DocumentRoot: it would serve the server's own.");
             else if (checkFiles && !Directory.Exists(vh.DocumentRoot)) Error($"DocumentRoot '{vh.DocumentRoot}' does not exist or is not a directory.");
 
+            if (checkFiles)
+                foreach (var (path, directive) in new[] { (vh.CustomLog, "CustomLog"), (vh.ErrorLog, "ErrorLog") })
+                    if (path is not null && !path.StartsWith('|') && PathSafety.UntrustedWriter(path, accounts) is { } w)
+                    {
+                        var d = vh.Find(directive);
+                        found.Add(ConfigDiagnostic.Warning(d?.File ?? vh.File, d?.Line ?? vh.Line,
+                            $"{Label(vh)}: {directive} {path}: {w}, so itkd will not open it as root: its worker opens it as {vh.User} (Apache would open it as root, letting that user point the log at any file)."));
+                    }
             if (vh.MaxClients is int mc && mc <= 0) Error($"MaxClientsVHost {mc} must be greater than 0.");
             if (vh.Nice is int nice && (nice < -20 || nice > 19))
                 Warn($"NiceValue {nice} is outside -20..19 and will be clamped to {Math.Clamp(nice, -20, 19)}.");
