@@ -103,11 +103,12 @@ public sealed class Master(MasterOptions options)
         bool detached = MasterProcess.DetachControllingTerminal();
         var config = Load(out var dispatcher);
         if (config is null) return 2;
+        try { RootFiles.PrepareControlSocket(options.ControlSocket); }
+        catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException) { Console.Error.WriteLine($"itkd: {e.Message}"); return 2; }
         if (!BindListeners(config, out var bindError)) { Console.Error.WriteLine($"itkd: {bindError}"); CloseListeners(); return 2; }
         ControlServer control;
         try
         {
-            RootFiles.PrepareControlSocket(options.ControlSocket);
             control = new ControlServer(options.ControlSocket, StatusAsync);
             if (options.PidFile is not null) RootFiles.WritePidFile(options.PidFile, Environment.ProcessId);
         }
