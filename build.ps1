@@ -47,7 +47,7 @@ function Invoke-Build {
     $bin = Join-Path $Root "src/ItkPs/bin/$Configuration/net10.0"
     if (Test-Path $ModuleOut) { Remove-Item -Recurse -Force $ModuleOut }
     New-Item -ItemType Directory -Force (Join-Path $ModuleOut 'en-US') | Out-Null
-    Copy-Item (Join-Path $bin 'ItkPs.dll'), (Join-Path $bin 'ItkPs.Core.dll'), (Join-Path $bin 'Mono.Unix.dll') $ModuleOut
+    Copy-Item (Join-Path $bin 'ItkPs.dll'), (Join-Path $bin 'ItkPs.Core.dll'), (Join-Path $bin 'Mono.Unix.dll'), (Join-Path $bin 'DiffPlex.dll') $ModuleOut
     # Mono.Unix P/Invokes libMono.Unix; .NET looks for it beside the calling assembly.
     Copy-Item (Join-Path $bin 'runtimes/linux-x64/native/libMono.Unix.so') $ModuleOut
     Copy-Item (Join-Path $Root 'module/ItkPs.Format.ps1xml') $ModuleOut
@@ -55,10 +55,13 @@ function Invoke-Build {
     # published ahead of time (NativeAOT): fast worker start, small processes.
     Invoke-Native dotnet @('publish', (Join-Path $Root 'src/ItkPs.Server/ItkPs.Server.csproj'), '-c', $Configuration, '-r', 'linux-x64', '-o', (Join-Path $ModuleOut 'itkd'), '-nologo', '-v', 'q')
     Remove-Item (Join-Path $ModuleOut 'itkd/*.dbg'), (Join-Path $ModuleOut 'itkd/*.pdb'), (Join-Path $ModuleOut 'itkd/*.xml') -ErrorAction SilentlyContinue
-    Copy-Item (Join-Path $Root 'module/en-US/ItkPs.dll-Help.xml') (Join-Path $ModuleOut 'en-US')
     $manifest = Get-Content -Raw (Join-Path $Root 'module/ItkPs.psd1')
     $manifest = $manifest -replace "ModuleVersion\s*=\s*'0\.0\.0'", "ModuleVersion        = '$(Get-ItkVersion)'"
     Set-Content -Path (Join-Path $ModuleOut 'ItkPs.psd1') -Value $manifest -NoNewline
+    # Help from its one source, the cmdlets' /// comments and parameters, in a pwsh of its own
+    # (it imports the staged module).
+    Invoke-Native (Join-Path $PSHOME 'pwsh') @('-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tools/Write-ItkHelp.ps1'),
+        '-ModulePath', (Join-Path $ModuleOut 'ItkPs.psd1'), '-DocFile', (Join-Path $bin 'ItkPs.xml'), '-OutFile', (Join-Path $ModuleOut 'en-US/ItkPs.dll-Help.xml'))
     Write-Host "Module staged at $ModuleOut (version $(Get-ItkVersion))"
 }
 
