@@ -18,12 +18,14 @@ BeforeAll {
 AfterAll { Remove-Item -Recurse -Force $Base -ErrorAction SilentlyContinue }
 
 Describe 'Edit-ItkSpec' {
-    It '-WhatIf shows the diff and writes nothing' {
+    It '-WhatIf shows the diff in its What-if line, writes nothing and returns nothing' {
         $dir = New-SpecFolder 'whatif'
         $before = Get-TreeSnapshot $dir
-        $result = Edit-ItkSpec -Path "$dir/httpd.spec" -WhatIf
-        $result.Changed | Should -BeTrue
-        $result.Diff | Should -Match '\+%package -n httpd-itk'
+        # What-if lines go to the host, so a pwsh of its own shows what a user sees.
+        $seen = & (Join-Path $PSHOME 'pwsh') -NoProfile -NonInteractive -Command "Import-Module '$env:ITKPS_MODULE_PATH'; Edit-ItkSpec -Path '$dir/httpd.spec' -WhatIf | ForEach-Object { 'OBJECT' }"
+        ($seen -join "`n") | Should -Match 'What if: Performing the operation "Apply 8 mpm-itk edit\(s\):'
+        ($seen -join "`n") | Should -Match '(?m)^\+%package -n httpd-itk'
+        $seen | Should -Not -Contain 'OBJECT'
         Get-TreeSnapshot $dir | Should -Be $before
     }
 
@@ -32,8 +34,10 @@ Describe 'Edit-ItkSpec' {
         $original = Get-Content -Raw "$dir/httpd.spec"
         (Edit-ItkSpec -Path "$dir/httpd.spec").Applied.Count | Should -Be 8
         Get-Content -Raw "$dir/httpd.spec.bak" | Should -Be $original
-        $again = Edit-ItkSpec -Path "$dir/httpd.spec"
-        $again.AlreadyEdited | Should -BeTrue
+        $again = Edit-ItkSpec -Path "$dir/httpd.spec" -Verbose 4>&1
+        $again | Should -HaveCount 1 -Because 'an edited spec is left alone and only -Verbose says so'
+        $again[0] | Should -BeOfType System.Management.Automation.VerboseRecord
+        "$($again[0])" | Should -Match 'already has every mpm-itk edit' 
         & rpmspec -P "$dir/httpd.spec" *> $null
         $LASTEXITCODE | Should -Be 0
     }
@@ -153,7 +157,7 @@ Describe 'Enable-ItkHttpd / Disable-ItkHttpd' {
         Get-Content "$HostRoot/etc/sysconfig/httpd" | Should -Contain 'HTTPD=/usr/sbin/httpd.itk'
         Get-Content "$HostRoot/etc/httpd/conf.d/php.conf" | Should -Contain '<IfModule !worker.c>'
         Get-Content -Raw "$HostRoot/etc/sysconfig/httpd.bak" | Should -Be $Sys
-        (Enable-ItkHttpd -Root $HostRoot).Changed | Should -Be @($false, $false)
+        Enable-ItkHttpd -Root $HostRoot | Should -BeNullOrEmpty -Because 'nothing is left to change' 
     }
 
     It 'Disable-ItkHttpd restores both files' {

@@ -85,11 +85,16 @@ public sealed class StartItkServerCommand : ServerCmdlet
         string socketPath = ControlSocket is null ? SocketFor(config) : ResolvePath(ControlSocket);
         string itkd = ItkdPath is not null ? ResolvePath(ItkdPath) : ModuleInitializer.ShippedItkd;
         string log = ResolvePath(LogPath);
-        if (!File.Exists(config)) ThrowTerminatingError(Errors.FileNotFound(ErrorIds.ConfigNotFound, config, $"Configuration '{config}' does not exist."));
-        if (!File.Exists(itkd)) ThrowTerminatingError(Errors.FileNotFound(ErrorIds.ItkdNotFound, itkd, $"itkd not found at '{itkd}'; give -ItkdPath."));
+        // Non-terminating, as for one item of a pipeline: -ErrorAction decides, so
+        // "Start-ItkServer -ErrorAction SilentlyContinue" means "start it unless it runs".
+        if (!File.Exists(config)) { WriteError(Errors.FileNotFound(ErrorIds.ConfigNotFound, config, $"Configuration '{config}' does not exist.")); return; }
+        if (!File.Exists(itkd)) { WriteError(Errors.FileNotFound(ErrorIds.ItkdNotFound, itkd, $"itkd not found at '{itkd}'; give -ItkdPath.")); return; }
         if (TryStatus(socketPath) is { } running)
-            ThrowTerminatingError(Errors.Exists(ErrorIds.ServerAlreadyRunning, new ServerInfo(running),
+        {
+            WriteError(Errors.Exists(ErrorIds.ServerAlreadyRunning, new ServerInfo(running),
                 $"itkd {running.Pid} already answers on {socketPath}; stop it first or give another -ControlSocket."));
+            return;
+        }
         if (!ShouldProcess(config, $"Start itkd (control socket {socketPath}, log {log})")) return;
 
         Directory.CreateDirectory(Path.GetDirectoryName(log)!);
@@ -110,7 +115,8 @@ public sealed class StartItkServerCommand : ServerCmdlet
             string output = ReadFrom(log, logStart);
             if (!process.HasExited) { try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } }
             string why = up ? "itkd exited" : $"itkd did not answer within {TimeoutSeconds} s";
-            ThrowTerminatingError(Errors.InvalidOperation(ErrorIds.ServerStartFailed, ErrorCategory.InvalidOperation, config, $"{why}:{Environment.NewLine}{LastErrors(output)}"));
+            WriteError(Errors.InvalidOperation(ErrorIds.ServerStartFailed, ErrorCategory.InvalidOperation, config, $"{why}:{Environment.NewLine}{LastErrors(output)}"));
+            return;
         }
         WriteVerbose($"itkd {status!.Pid} listening on {string.Join(", ", status.Listeners)}");
         if (PassThru) WriteObject(new ServerInfo(status));
