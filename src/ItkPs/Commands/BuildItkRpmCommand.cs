@@ -84,7 +84,8 @@ public sealed class BuildItkRpmCommand : SpecCmdlet
                 progress.PercentComplete = (i + 1) * 100 / (RpmBuilder.Stages.Count + 1);
                 WriteProgress(progress);
             });
-            foreach (var rpm in written) WriteObject(new FileInfo(rpm));
+            // As the FileSystem provider's items (what Get-Item writes), so they show as Get-ChildItem shows files.
+            foreach (var rpm in written) WriteObject(InvokeProvider.Item.Get(rpm), enumerateCollection: true);
         }
         catch (RpmBuildException e)
         {

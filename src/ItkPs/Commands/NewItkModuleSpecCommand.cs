@@ -46,7 +46,8 @@ public sealed class NewItkModuleSpecCommand : PSCmdlet
         {
             ThrowTerminatingError(Errors.Io(ErrorIds.ConfigWriteFailed, write: true, spec, $"Cannot write '{spec}' and '{conf}': {e.Message}", e));
         }
-        WriteObject(new FileInfo(spec));
-        WriteObject(new FileInfo(conf));
+        // As the FileSystem provider's items (what New-Item writes), so they show as Get-ChildItem shows files.
+        WriteObject(InvokeProvider.Item.Get(spec), enumerateCollection: true);
+        WriteObject(InvokeProvider.Item.Get(conf), enumerateCollection: true);
     }
 }
