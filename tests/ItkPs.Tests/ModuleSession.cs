@@ -19,13 +19,19 @@ public sealed class ModuleSession : IDisposable
     public ModuleSession()
     {
         string dir = AppContext.BaseDirectory;
-        GenerateHelp(dir);
+        _ = HelpWritten.Value;
         var iss = InitialSessionState.CreateDefault2();
         iss.ImportPSModule(Path.Combine(dir, "ItkPs.psd1"));
         Host = new RecordingHost();
         Runspace = RunspaceFactory.CreateRunspace(Host, iss);
         Runspace.Open();
     }
+
+    /// <summary>
+    /// The help file is written once per test run: the test classes open their sessions in
+    /// parallel, and one rewriting the file while another's Get-Help reads it would fail both.
+    /// </summary>
+    private static readonly Lazy<bool> HelpWritten = new(() => { GenerateHelp(AppContext.BaseDirectory); return true; });
 
     private static void GenerateHelp(string dir)
     {

@@ -28,6 +28,8 @@ public class WhatIfTests : IClassFixture<ModuleSession>
         s.Write("spec/httpd.spec", File.ReadAllText(SpecData));
         s.Write("host/etc/sysconfig/httpd", "#HTTPD=/usr/sbin/httpd.worker\n");
         s.Write("host/etc/httpd/conf.d/php.conf", "<IfModule prefork.c>\n  LoadModule php5_module modules/libphp5.so\n</IfModule>\n");
+        s.Write("enabled/etc/sysconfig/httpd", "HTTPD=/usr/sbin/httpd.itk\n");
+        s.Write("enabled/etc/httpd/conf.d/php.conf", "<IfModule !worker.c>\n  LoadModule php5_module modules/libphp5.so\n</IfModule>\n");
         return s;
     }
 
@@ -43,6 +45,7 @@ public class WhatIfTests : IClassFixture<ModuleSession>
         ["Edit-ItkSpec -Path $s/spec/httpd.spec"],
         ["Edit-ItkSpec -Path $s/spec/httpd.spec -OutFile $s/spec/out.spec"],
         ["Enable-ItkHttpd -Root $s/host"],
+        ["Disable-ItkHttpd -Root $s/enabled"],
         ["New-ItkModuleSpec -Path $s/spec/httpd-itk.spec"],
         [$"Build-ItkRpm -SpecPath $s/spec/httpd.spec -ItkPatchPath '{ItkPatches}' -NoDeps"],
         ["Start-ItkServer -ConfigRoot $s/etc -ItkdPath /bin/true -ControlSocket $s/itkd.sock -LogPath $s/log/itkd.log"],
@@ -85,6 +88,19 @@ public class WhatIfTests : IClassFixture<ModuleSession>
         var line = Assert.Single(r.HostLines);
         Assert.Contains("Apply 8 mpm-itk edit(s):", line);
         Assert.Contains("\n+%package -n httpd-itk", line);
+    }
+
+    [Fact]
+    public void SettingWhatAVhostAlreadySaysWritesNothing()
+    {
+        using var s = Fixture();
+        Assert.Empty(_session.Run($"Set-ItkVhost -Name shop.test -Nice 3 -ConfigRoot '{s.Path}/etc'").Errors);
+        var before = s.Snapshot();
+        var again = _session.Run($"Set-ItkVhost -Name shop.test -Nice 3 -Alias www.shop.test -ConfigRoot '{s.Path}/etc' -WhatIf");
+        Assert.Empty(again.HostLines);
+        var passThru = _session.Run($"Set-ItkVhost -Name shop.test -Nice 3 -ConfigRoot '{s.Path}/etc' -PassThru");
+        Assert.Equal(3, (int)((dynamic)passThru.Output.Single()).Nice);
+        Assert.Equal(before, s.Snapshot()); // not even a new .bak
     }
 
     [Fact]

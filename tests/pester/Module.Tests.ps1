@@ -159,6 +159,17 @@ Describe 'Server cmdlets pipe into each other as Start-/Stop-Process do (real it
         $gone[0].FullyQualifiedErrorId | Should -Be 'ServerNotRunning,ItkPs.Commands.StopItkServerCommand'
     }
 
+    It '-WhatIf on a running server stops nothing, reloads nothing and writes nothing' {
+        $s = Start-TestServer
+        try {
+            $s | Stop-ItkServer -WhatIf | Should -BeNullOrEmpty
+            $s | Restart-ItkServer -WhatIf -PassThru | Should -BeNullOrEmpty
+            Stop-ItkServer -ConfigRoot $SrvRoot -WhatIf -PassThru | Should -BeNullOrEmpty
+            Get-Process -Id $s.Pid | Should -Not -BeNullOrEmpty
+            (Get-ItkServer -ConfigRoot $SrvRoot).Generation | Should -Be $s.Generation
+        } finally { $s | Stop-ItkServer -Confirm:$false }
+    }
+
     It 'the default views read as a table' {
         $s = Start-TestServer
         try {

@@ -98,6 +98,7 @@ public sealed class SetItkVhostCommand : VhostTargetCmdlet
             string? group = User is null ? null : Group ?? PrimaryGroup(User);
             if (User is not null && !CheckIdentity(User, group!, vh.Name)) continue;
             if (OpenEditor(vh) is not { } e) continue;
+            string before = e.ToText();
             if (docRoot is not null)
             {
                 e.Set("DocumentRoot", [docRoot]);
@@ -110,6 +111,13 @@ public sealed class SetItkVhostCommand : VhostTargetCmdlet
             if (Php is PhpMode php) SetPhp(e, php);
             if (CgiGiven) SetCgi(e, Cgi.IsPresent);
 
+            if (e.ToText() == before)
+            {
+                // Already as asked: no write, no .bak, no What-if line, as for an edit already made.
+                WriteVerbose($"{vh.Name}: {vh.File} already says so; nothing to change.");
+                if (PassThru) WriteObject(new VhostInfo(vh));
+                continue;
+            }
             if (!ShouldProcess(Target(vh), Describe(docRoot, group))) continue;
             if (docRoot is not null && !Directory.Exists(docRoot))
                 WriteWarning($"DocumentRoot '{docRoot}' does not exist yet; create it before the vhost is served.");
@@ -179,6 +187,6 @@ public sealed class SetItkVhostCommand : VhostTargetCmdlet
         if (Nice is int n) parts.Add($"NiceValue {n}");
         if (Php is PhpMode php) parts.Add($"PHP {php}");
         if (CgiGiven) parts.Add(Cgi ? "CGI on" : "CGI off");
-        return parts.Count == 0 ? "Update vhost (nothing to change)" : "Set " + string.Join(", ", parts);
+        return "Set " + string.Join(", ", parts);
     }
 }
