@@ -1,4 +1,3 @@
-using System.Globalization;
 using ItkPs.Core.Config;
 using ItkPs.Core.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -106,43 +105,4 @@ public sealed class StaticFiles
         Errno.ENAMETOOLONG => 403,
         _ => 500,
     };
-}
-
-/// <summary>Combined Log Format lines for one vhost's CustomLog, opened by the worker while still root (as Apache does).</summary>
-public sealed class AccessLog(Stream stream) : IDisposable
-{
-    private readonly StreamWriter _writer = new(stream) { AutoFlush = false };
-    private readonly object _gate = new();
-
-    public void Write(HttpContext c, long bytes)
-    {
-        var r = c.Request;
-        var now = DateTimeOffset.Now;
-        string zone = (now.Offset < TimeSpan.Zero ? "-" : "+") + now.Offset.ToString("hhmm", CultureInfo.InvariantCulture);
-        string line = string.Create(CultureInfo.InvariantCulture,
-            $"{c.Connection.RemoteIpAddress} - - [{now:dd/MMM/yyyy:HH:mm:ss} {zone}] \"{r.Method} {r.Path}{r.QueryString} {r.Protocol}\" {c.Response.StatusCode} {(bytes > 0 ? bytes : "-")} \"{Header(r.Headers.Referer)}\" \"{Header(r.Headers.UserAgent)}\"");
-        lock (_gate) _writer.WriteLine(line);
-    }
-
-    private static string Header(string? value) => string.IsNullOrEmpty(value) ? "-" : value.Replace("\"", "\\\"");
-
-    public void Flush() { lock (_gate) _writer.Flush(); }
-    public void Dispose() { Flush(); _writer.Dispose(); }
-}
-
-/// <summary>A vhost's ErrorLog in Apache's layout: [time] [level] [pid N] [client ip:port] message: path.</summary>
-public sealed class ErrorLog(Stream stream) : IDisposable
-{
-    private readonly StreamWriter _writer = new(stream) { AutoFlush = false };
-    private readonly object _gate = new();
-
-    public void Write(string level, HttpContext c, string message)
-    {
-        string line = string.Create(CultureInfo.InvariantCulture,
-            $"[{DateTime.Now:ddd MMM dd HH:mm:ss.ffffff yyyy}] [itkd:{level}] [pid {Environment.ProcessId}] [client {c.Connection.RemoteIpAddress}:{c.Connection.RemotePort}] {message}: {c.Request.Path}");
-        lock (_gate) _writer.WriteLine(line);
-    }
-
-    public void Flush() { lock (_gate) _writer.Flush(); }
-    public void Dispose() { Flush(); _writer.Dispose(); }
 }

@@ -33,6 +33,8 @@ public static class ErrorIds
     public const string SpecNotFound = nameof(SpecNotFound);
     public const string SpecExists = nameof(SpecExists);
     public const string SpecAnchorMissing = nameof(SpecAnchorMissing);
+    public const string SourceNotFound = nameof(SourceNotFound);
+    public const string PreforkNotFound = nameof(PreforkNotFound);
     public const string ItkPatchMissing = nameof(ItkPatchMissing);
     public const string RpmBuildFailed = nameof(RpmBuildFailed);
     public const string RootNotFound = nameof(RootNotFound);

@@ -86,7 +86,7 @@ public class WhatIfTests : IClassFixture<ModuleSession>
         using var s = Fixture();
         var r = _session.Run($"Edit-ItkSpec -Path '{s.Path}/spec/httpd.spec' -WhatIf");
         var line = Assert.Single(r.HostLines);
-        Assert.Contains("Apply 8 mpm-itk edit(s):", line);
+        Assert.Matches("^What if: Performing the operation \"Apply [0-9] mpm-itk edit\\(s\\):\n--- ", line);
         Assert.Contains("\n+%package -n httpd-itk", line);
     }
 

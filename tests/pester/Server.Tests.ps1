@@ -76,9 +76,10 @@ Describe 'itkd processes (/proc/PID/status)' {
         }
     }
 
-    It 'the dispatcher runs as www-data with NoNewPrivs' {
+    It 'the dispatcher runs as its own account itkd (no vhost''s), with NoNewPrivs' {
         $d = $Children | Where-Object Title -like 'itkd: dispatcher*'
-        $uid = (& id -u www-data)
+        $uid = (& id -u itkd)
+        $uid | Should -Not -BeIn @((& id -u www-data), (& id -u itkt-a), (& id -u itkt-b))
         ($d.Status.Uid -split '\s+') | Should -Be @($uid, $uid, $uid, $uid)
         $d.Status.NoNewPrivs | Should -Be '1'
     }

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.ComponentModel;
-using System.Diagnostics;
 using ItkPs.Core.Config;
 using ItkPs.Server.Privileged;
 using Microsoft.AspNetCore.Http;
@@ -94,17 +93,11 @@ public sealed class ScriptHost(string phpCgi, int phpChildren) : IDisposable
     /// <summary>A CGI program: the body streamed to its stdin, its stdout streamed back, stderr to the error log.</summary>
     public static async Task<Outcome> CgiAsync(HttpContext c, VirtualHost vh, ScriptTarget t, TimeSpan timeout, Action<string> log)
     {
-        var psi = new ProcessStartInfo(t.ScriptFile)
-        {
-            UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
-            WorkingDirectory = Path.GetDirectoryName(t.ScriptFile),
-        };
-        psi.Environment.Clear();
-        foreach (var (k, v) in CgiEnvironment.Build(c, vh, t, forPhp: false)) psi.Environment[k] = v;
-        psi.Environment["PATH"] = "/usr/local/bin:/usr/bin:/bin";
-        Process p;
-        try { p = Privileges.StartChild(psi); }
-        catch (Win32Exception e)
+        var env = CgiEnvironment.Build(c, vh, t, forPhp: false);
+        env.Add(new("PATH", "/usr/local/bin:/usr/bin:/bin"));
+        ChildProcess p;
+        try { p = ChildProcess.Start(t.ScriptFile, [], env, Path.GetDirectoryName(t.ScriptFile), ChildStream.Pipe, ChildStream.Pipe, ChildStream.Pipe); }
+        catch (IOException e)
         {
             log($"exec of '{t.ScriptFile}' failed: {e.Message}");
             c.Response.StatusCode = 500;
@@ -115,19 +108,21 @@ public sealed class ScriptHost(string phpCgi, int phpChildren) : IDisposable
             var aborted = c.RequestAborted;
             var stderr = Task.Run(async () =>
             {
+                using var reader = new StreamReader(p.StandardError!);
                 string? line;
-                while ((line = await p.StandardError.ReadLineAsync()) is not null) log($"{Path.GetFileName(t.ScriptFile)}: {line}");
+                while ((line = await reader.ReadLineAsync()) is not null) log($"{Path.GetFileName(t.ScriptFile)}: {line}");
             });
             var stdin = Task.Run(async () =>
             {
-                try { await c.Request.Body.CopyToAsync(p.StandardInput.BaseStream, aborted); }
+                try { await c.Request.Body.CopyToAsync(p.StandardInput!, aborted); }
                 catch (IOException) { } // the script stopped reading: its business
-                finally { try { p.StandardInput.Close(); } catch (IOException) { } }
+                catch (OperationCanceledException) { }
+                finally { try { p.StandardInput!.Close(); } catch (IOException) { } }
             });
             bool finished = false;
             try
             {
-                var (result, location) = await CgiOutput.CopyAsync(p.StandardOutput.BaseStream, c, log, timeout, aborted);
+                var (result, location) = await CgiOutput.CopyAsync(p.StandardOutput!, c, log, timeout, aborted);
                 finished = result is CgiOutput.Result.Sent or CgiOutput.Result.LocalRedirect;
                 return Finish(c, result, location);
             }
@@ -139,14 +134,13 @@ public sealed class ScriptHost(string phpCgi, int phpChildren) : IDisposable
             finally
             {
                 // A script that has answered may finish its own work for a moment; one that timed
-                // out or whose client left is ended at once.
+                // out or whose client left is ended at once, with whatever it started.
                 if (finished && !p.HasExited)
                 {
-                    using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                    try { await p.WaitForExitAsync(grace.Token); } catch (OperationCanceledException) { }
+                    try { await p.Exited.WaitAsync(TimeSpan.FromSeconds(5)); } catch (TimeoutException) { }
                 }
-                if (!p.HasExited) { try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } }
-                await p.WaitForExitAsync(CancellationToken.None);
+                if (!p.HasExited) p.KillTree();
+                await p.Exited;
                 await Task.WhenAny(Task.WhenAll(stdin, stderr), Task.Delay(1000));
             }
         }

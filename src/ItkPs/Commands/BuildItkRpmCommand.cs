@@ -6,12 +6,16 @@ namespace ItkPs.Commands;
 
 /// <summary>Builds httpd and httpd-itk RPMs with the mpm-itk recipe, using the real rpmbuild.</summary>
 /// <remarks>
-/// <para>Stages the spec's folder (or a source RPM) and the ten local ITK patches under a private _topdir, applies Edit-ItkSpec, and runs rpmbuild -bb. Progress is shown by stage (%prep, %build, %install, %check, Wrote:) and the build log streams to -Verbose. Writes a FileInfo for each RPM.</para>
-/// <para>A failed build is an error (RpmBuildFailed) with the stage and the last log lines. Warns when %dist is undefined, since the RPMs would lose their dist tag. On hosts where /bin/sh is not bash, _buildshell is set to /bin/bash, as Red Hat specs expect.</para>
+/// <para>Stages the spec's folder (or a source RPM) and the ten local ITK patches under a private _topdir, applies Edit-ItkSpec (either shape of httpd.spec: CentOS 5's mpmbuild lines or the %{mpms} loops of RHEL/CentOS 6 and Fedora; prefork is found in the staged Source0 tarball, and a tree without server/mpm/experimental is warned about), and runs rpmbuild -bb. Progress is shown by stage (%prep, %build, %install, %check, Wrote:) and the build log streams to -Verbose. Writes a file item for each RPM.</para>
+/// <para>A failed build is an error (RpmBuildFailed) with the stage and the last log lines. Warns when %dist is undefined, since the RPMs would lose their dist tag, and when -Define sets the macro the MPM loops run over without itk (a spec that defers to it, %{!?mpms:...}, would then not build httpd.itk). A spec Edit-ItkSpec cannot edit is SpecAnchorMissing, a Source0 without prefork PreforkNotFound; nothing is built then. On hosts where /bin/sh is not bash, _buildshell is set to /bin/bash, as Red Hat specs expect.</para>
 /// </remarks>
 /// <example>
 /// <code>Build-ItkRpm -SourceRpm httpd-2.2.3-91.el5.centos.src.rpm -ItkPatchPath ./itk-patches -Define @{ dist = '.el5.centos' }</code>
 /// <para>Builds the distribution's httpd with httpd-itk and lists the RPM files.</para>
+/// </example>
+/// <example>
+/// <code>Build-ItkRpm -SourceRpm httpd-2.2.15-69.el6.centos.src.rpm -ItkPatchPath ./itk-patches -Define @{ dist = '.el6.centos' } -Verbose</code>
+/// <para>CentOS 6: itk joins %{mpms}, so the spec's own loops build, install and check it; the verbose log shows the edits, where prefork was found and where itk goes, and the rpmbuild output.</para>
 /// </example>
 /// <seealso cref="EditItkSpecCommand"/>
 /// <seealso cref="EnableItkHttpdCommand"/>
@@ -63,7 +67,7 @@ public sealed class BuildItkRpmCommand : SpecCmdlet
         string? topDir = TopDir is null ? null : ResolvePath(TopDir);
         if (!ShouldProcess(input, $"rpmbuild -bb with mpm-itk {ItkVersion} under {topDir ?? "a new temporary _topdir"}")) return;
         if (RpmBuilder.DistUndefined(defines))
-            WriteWarning("%dist is not defined (no /etc/rpm/macros.disttag here): the RPMs lose their dist tag. Pass -Define @{ dist = '.el5.centos' } to keep it.");
+            WriteWarning("%dist is not defined (no /etc/rpm/macros.disttag here): the RPMs lose their dist tag. Pass the distribution's tag to keep it, e.g. -Define @{ dist = '.el5.centos' } or @{ dist = '.el6' }.");
         topDir ??= Directory.CreateTempSubdirectory("itkps-rpmbuild-").FullName;
 
         var request = new RpmBuildRequest
@@ -76,7 +80,12 @@ public sealed class BuildItkRpmCommand : SpecCmdlet
         WriteProgress(progress);
         try
         {
-            string spec = RpmBuilder.Stage(request, WriteVerbose);
+            var (spec, edit) = RpmBuilder.Stage(request, WriteVerbose);
+            WarnWhenTheTreeHasNoExperimental(edit);
+            // A macro given on the command line can stand in for the spec's own definition
+            // (%{!?mpms:%global mpms ...}); without itk the loops would leave itk out.
+            foreach (var m in edit.LoopMacros.Where(m => defines.TryGetValue(m, out var v) && !v.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains("itk")))
+                WriteWarning($"-Define sets {m} = '{defines[m]}' without itk; where the spec defers to it ({m} is what its MPM loops run over), httpd.itk is not built. Add itk to it.");
             var written = RpmBuilder.Build(request, spec, WriteVerbose, stage =>
             {
                 int i = RpmBuilder.Stages.ToList().IndexOf(stage);
@@ -95,6 +104,10 @@ public sealed class BuildItkRpmCommand : SpecCmdlet
         catch (SpecAnchorException e)
         {
             WriteError(Errors.Failed(ErrorIds.SpecAnchorMissing, ErrorCategory.ObjectNotFound, input, e));
+        }
+        catch (SourceTreeException e)
+        {
+            WriteError(Errors.Failed(ErrorIds.PreforkNotFound, ErrorCategory.ObjectNotFound, e.TreePath, e));
         }
         finally
         {

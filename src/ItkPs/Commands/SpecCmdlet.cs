@@ -19,4 +19,14 @@ public abstract class SpecCmdlet : PSCmdlet
     protected SpecEditor Editor => new(ItkVersion, PatchNumberBase);
 
     protected string ResolvePath(string path) => SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
+
+    /// <summary>
+    /// A tree without server/mpm/experimental (one that moved its MPMs) gets that folder
+    /// made in %prep for itk: worth the operator's eye, since the ITK 2.2 series was written
+    /// for the upstream layout.
+    /// </summary>
+    protected void WarnWhenTheTreeHasNoExperimental(SpecEditResult edit)
+    {
+        if (!edit.Tree.HasExperimental) WriteWarning(edit.Layout);
+    }
 }

@@ -12,6 +12,10 @@ public sealed class SpecEditInfo
         Applied = r.Applied.ToArray();
         AlreadyPresent = r.AlreadyPresent.ToArray();
         Diff = r.Diff;
+        NotNeeded = r.NotNeeded.ToArray();
+        PreforkDirectory = r.PreforkDirectory;
+        ItkDirectory = r.ItkDirectory;
+        Layout = r.Layout;
     }
 
     /// <summary>The spec written (-Path, or -OutFile when given).</summary>
@@ -21,6 +25,13 @@ public sealed class SpecEditInfo
     /// <summary>The recipe's edits made now, and those the spec already had.</summary>
     public string[] Applied { get; }
     public string[] AlreadyPresent { get; }
+    /// <summary>Edits this spec does not need, each with the reason (a main %files that lists each file needs no %exclude).</summary>
+    public string[] NotNeeded { get; }
+    /// <summary>The prefork folder %prep copies, and where itk is built from (relative to the top of the source tree).</summary>
+    public string PreforkDirectory { get; }
+    public string ItkDirectory { get; }
+    /// <summary>Where prefork was found (or that it was assumed) and where itk goes, in words.</summary>
+    public string Layout { get; }
     /// <summary>The unified diff of the change; empty when nothing changed.</summary>
     public string Diff { get; }
 
