@@ -53,8 +53,8 @@ public sealed class Master(MasterOptions options)
                 var g = vh.Group is null ? null : SystemAccounts.Instance.FindGroup(vh.Group);
                 if (u?.Uid == dispatcher.Uid || g?.Gid == dispatcher.Gid)
                 {
-                    var d = vh.Find("AssignUserID");
-                    errors.Add(ConfigDiagnostic.Error(d?.File ?? vh.File, d?.Line ?? vh.Line,
+                    var (file, line) = vh.Where("AssignUserID");
+                    errors.Add(ConfigDiagnostic.Error(file, line,
                         $"vhost {(vh.Name.Length > 0 ? vh.Name : vh.Listen)} would run as {vh.User}:{vh.Group}, the account of itkd's dispatcher ({dispatcher.User}:{dispatcher.Group}); give it an AssignUserID of its own{(vh.AssignedUser is null ? " (it falls back to the server's User/Group)" : "")}."));
                 }
             }
