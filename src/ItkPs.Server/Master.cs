@@ -100,6 +100,7 @@ public sealed class Master(MasterOptions options)
         Log.Role = "master";
         if (Mono.Unix.Native.Syscall.geteuid() != 0) { Console.Error.WriteLine("itkd: the master must run as root (it binds ports and starts each user's workers)."); return 2; }
         MasterProcess.MarkInheritedCloseOnExec();
+        MasterProcess.RaiseDescriptorLimit(); // the roles inherit it: the dispatcher holds every connection still sending its head
         bool detached = MasterProcess.DetachControllingTerminal();
         var config = Load(out var dispatcher);
         if (config is null) return 2;
