@@ -142,10 +142,19 @@ public sealed class Master(MasterOptions options)
             {
                 _restartDispatcher = false;
                 var gen = _current!;
-                if (gen.Dispatcher is { Exited: true })
+                if (gen.Dispatcher is { Exited: true } dead)
                 {
-                    Log.Write(LogEvent.DispatcherExited, $"generation {gen.Number}: starting a new dispatcher");
                     StartDispatcher(gen);
+                    // The workers never noticed (the master holds the other copy of their channels):
+                    // the new dispatcher takes them over with their open connections.
+                    int adopted = 0;
+                    foreach (var w in _supervisor.Workers.Where(w => w.Dispatcher == dead && !w.Expected && w.Channel >= 0))
+                    {
+                        w.Dispatcher = gen.Dispatcher!;
+                        Send(gen.Dispatcher!, new WorkerUpMessage(w.Pool.Id, w.Pid, Adopted: true), w.Channel);
+                        adopted++;
+                    }
+                    Log.Write(LogEvent.DispatcherExited, $"generation {gen.Number}: dispatcher {gen.Dispatcher!.Pid} took over {adopted} worker(s) of {dead.Pid}");
                 }
             }
         }
@@ -316,7 +325,7 @@ public sealed class Master(MasterOptions options)
                 }
                 break;
             case WorkerRetiredMessage x:
-                if (_supervisor.Find(d, x.PoolId, x.Pid) is { } idle) idle.Expected = true;
+                if (_supervisor.Find(d, x.PoolId, x.Pid) is { } idle) { idle.Expected = true; idle.CloseChannel(); }
                 break;
             case StatusLinksMessage or StatusVhostsMessage or StatusEndMessage:
                 d.Status.Take(m);
@@ -336,9 +345,15 @@ public sealed class Master(MasterOptions options)
     {
         Native.close(d.Channel);
         d.Status.Abandon();
-        if (_stop || d.Draining || d.Generation.Draining) return;
-        Log.Write(LogEvent.DispatcherExited, $"dispatcher {d.Pid} ended unexpectedly ({exit}); its workers finish their connections and a new dispatcher takes over");
-        if (d.Generation == _current) { _restartDispatcher = true; _wake.Set(); }
+        if (_stop || d.Draining || d.Generation.Draining || d.Generation != _current)
+        {
+            // Its workers drain when their channels end: the dispatcher's copy is gone, close the master's.
+            foreach (var w in _supervisor.Workers.Where(w => w.Dispatcher == d)) w.CloseChannel();
+            return;
+        }
+        Log.Write(LogEvent.DispatcherExited, $"dispatcher {d.Pid} ended unexpectedly ({exit}); a new one takes over its workers and their connections");
+        _restartDispatcher = true;
+        _wake.Set();
     }
 
     private void Reload()

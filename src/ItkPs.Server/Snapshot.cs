@@ -50,6 +50,12 @@ public sealed class Snapshot
     public List<int> VhostPools { get; set; } = new();
     /// <summary>The dispatcher's own account (never a vhost's).</summary>
     public PoolSpec Dispatcher { get; set; } = new();
+    /// <summary>
+    /// Set in a dispatcher's snapshot: how many dispatchers the master started before this one.
+    /// Connection ids carry it, so ids of a dead dispatcher (which adopted workers still hold)
+    /// never meet ids of the next one.
+    /// </summary>
+    public int Incarnation { get; set; }
     /// <summary>Set in a worker's snapshot: the pool it serves.</summary>
     public int WorkerPool { get; set; } = -1;
     public List<LogSpec> Logs { get; set; } = new();
