@@ -498,9 +498,9 @@ public sealed unsafe class Dispatcher
                     if (!TrySend(link, ping, null)) { link.Outbox.Enqueue((ping, null)); WantOut(link, !link.RetryOnTick); }
                     continue;
                 }
-                if (!_draining && link.Open.Count == 0 && link.Outbox.Count == 0 && !link.PingOutstanding && now - link.LastActive > _snapshot.IdleTimeoutSeconds * 1000L)
+                if (!_draining && link.Open.Count == 0 && link.Outbox.Count == 0 && !link.PingOutstanding && now - link.LastActive > pool.Spec.IdleTimeoutSeconds * 1000L)
                 {
-                    Log.Write(LogEvent.WorkerDetached, $"{pool.Spec.User} pid {link.Pid}: idle for {_snapshot.IdleTimeoutSeconds} s; retiring it");
+                    Log.Write(LogEvent.WorkerDetached, $"{pool.Spec.User} pid {link.Pid}: idle for {pool.Spec.IdleTimeoutSeconds} s; retiring it");
                     SendMaster(new WorkerRetiredMessage(pool.Spec.Id, link.Pid));
                     TrySend(link, new DrainMessage(), null);
                     LinkGone(link, "retired", reroute: false);

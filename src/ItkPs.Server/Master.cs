@@ -144,17 +144,11 @@ public sealed class Master(MasterOptions options)
                 var gen = _current!;
                 if (gen.Dispatcher is { Exited: true } dead)
                 {
-                    StartDispatcher(gen);
                     // The workers never noticed (the master holds the other copy of their channels):
                     // the new dispatcher takes them over with their open connections.
-                    int adopted = 0;
-                    foreach (var w in _supervisor.Workers.Where(w => w.Dispatcher == dead && !w.Expected && w.Channel >= 0))
-                    {
-                        w.Dispatcher = gen.Dispatcher!;
-                        Send(gen.Dispatcher!, new WorkerUpMessage(w.Pool.Id, w.Pid, Adopted: true), w.Channel);
-                        adopted++;
-                    }
-                    Log.Write(LogEvent.DispatcherExited, $"generation {gen.Number}: dispatcher {gen.Dispatcher!.Pid} took over {adopted} worker(s) of {dead.Pid}");
+                    var adopted = _supervisor.Workers.Where(w => w.Dispatcher == dead && !w.Expected && w.Channel >= 0).ToList();
+                    StartDispatcher(gen, adopted);
+                    Log.Write(LogEvent.DispatcherExited, $"generation {gen.Number}: dispatcher {gen.Dispatcher!.Pid} took over {adopted.Count} worker(s) of {dead.Pid}");
                 }
             }
         }
@@ -192,6 +186,9 @@ public sealed class Master(MasterOptions options)
                     ReuseAddress(s);
                     s.Bind(new IPEndPoint(ip, address.Port!.Value));
                 }
+                // A connection is accepted once its first bytes are there: the dispatcher then routes it
+                // at once, and holds it (a moment it could die in) for as short as possible.
+                s.SetRawSocketOption(6 /* IPPROTO_TCP */, 9 /* TCP_DEFER_ACCEPT */, BitConverter.GetBytes(5));
                 s.Listen(4096);
                 _listeners[key] = s;
                 Log.Write(LogEvent.ListenerBound, $"bound {key} ({file}:{line})");
@@ -226,7 +223,10 @@ public sealed class Master(MasterOptions options)
             var u = SystemAccounts.Instance.FindUser(vh.User!)!;
             var g = SystemAccounts.Instance.FindGroup(vh.Group!)!;
             int id = _supervisor.PoolId(u.Uid, g.Gid, u.Name, g.Name);
-            pools.TryAdd(id, new PoolSpec { Id = id, User = u.Name, Uid = u.Uid, Group = g.Name, Gid = g.Gid });
+            pools.TryAdd(id, new PoolSpec { Id = id, User = u.Name, Uid = u.Uid, Group = g.Name, Gid = g.Gid, IdleTimeoutSeconds = 0 });
+            // A pool serves all its user's vhosts: it lives as long as the most patient of them asks.
+            int idle = vh.IdleTimeoutSeconds ?? config.IdleTimeoutSeconds ?? options.IdleTimeout;
+            pools[id].IdleTimeoutSeconds = Math.Max(pools[id].IdleTimeoutSeconds, idle);
             vhostPools.Add(id);
         }
         var snapshot = new Snapshot
@@ -236,7 +236,7 @@ public sealed class Master(MasterOptions options)
             Pools = pools.Values.OrderBy(p => p.Id).ToList(), VirtualHosts = config.VirtualHosts, VhostPools = vhostPools, Dispatcher = dispatcher,
             UidMin = config.UidRange.Min, UidMax = config.UidRange.Max, GidMin = config.GidRange.Min, GidMax = config.GidRange.Max,
             HeaderTimeoutSeconds = config.HeaderTimeoutSeconds, MinWorkers = options.MinWorkers, MaxWorkers = options.MaxWorkers,
-            IdleTimeoutSeconds = options.IdleTimeout, ServerDirectives = config.Directives, ServerSections = config.Directories,
+            ServerDirectives = config.Directives, ServerSections = config.Directories,
             TimeoutSeconds = config.TimeoutSeconds, PhpCgi = options.PhpCgi, PhpChildren = options.PhpChildren,
         };
         var gen = new Generation { Number = number, Config = config, Snapshot = snapshot };
@@ -245,11 +245,17 @@ public sealed class Master(MasterOptions options)
         return gen;
     }
 
-    private void StartDispatcher(Generation gen)
+    /// <summary>A dispatcher for the generation: first the workers it takes over (before it can accept a connection that would ask for a worker), then the listeners.</summary>
+    private void StartDispatcher(Generation gen, IReadOnlyList<WorkerProcess>? adopt = null)
     {
         var d = _supervisor.StartDispatcher(gen);
         SetSendTimeout(d.Channel, 5);
         gen.Dispatcher = d;
+        foreach (var w in adopt ?? [])
+        {
+            w.Dispatcher = d;
+            Send(d, new WorkerUpMessage(w.Pool.Id, w.Pid, Adopted: true), w.Channel);
+        }
         for (int i = 0; i < gen.Snapshot.Listens.Count; i++)
             Send(d, new ListenerMessage(i), (int)_listeners[gen.Snapshot.Listens[i].Address].Handle);
         Log.Write(LogEvent.DispatcherSpawned, $"generation {gen.Number}: dispatcher pid {d.Pid}");

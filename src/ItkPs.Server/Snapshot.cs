@@ -17,6 +17,8 @@ public sealed class PoolSpec
     public uint Uid { get; set; }
     public string Group { get; set; } = "";
     public uint Gid { get; set; }
+    /// <summary>Seconds a worker of this pool may sit without connections before it is retired.</summary>
+    public int IdleTimeoutSeconds { get; set; } = 30;
 }
 
 /// <summary>A log of one of a worker's vhosts: a descriptor the master opened, or a path the worker opens as its user.</summary>
@@ -67,8 +69,6 @@ public sealed class Snapshot
     /// <summary>Workers a pool starts with and may grow to (itkd --min-workers / --max-workers).</summary>
     public int MinWorkers { get; set; } = 1;
     public int MaxWorkers { get; set; } = 1;
-    /// <summary>Seconds an idle worker lives before the dispatcher retires it (itkd --worker-idle-timeout).</summary>
-    public int IdleTimeoutSeconds { get; set; } = 300;
     /// <summary>Per-request directives and sections outside any vhost (every vhost inherits them).</summary>
     public List<DirectiveRecord> ServerDirectives { get; set; } = new();
     public List<DirectoryBlock> ServerSections { get; set; } = new();

@@ -9,8 +9,8 @@ BeforeAll {
     $script:Root = Join-Path $Base 'etc'
     $script:Sock = Join-Path $Base 'itkd.sock'
     $script:LogFile = Join-Path $Base 'itkd.log'
-    New-TestUser 'itkf-a'; New-TestUser 'itkf-b'
-    foreach ($t in 'a', 'b') {
+    New-TestUser 'itkf-a'; New-TestUser 'itkf-b'; New-TestUser 'itkf-c'
+    foreach ($t in 'a', 'b', 'c') {
         $d = Join-Path $Base "www/$t"
         New-Item -ItemType Directory -Force $d | Out-Null
         Set-Content "$d/index.html" "index of tenant $t"
@@ -20,6 +20,9 @@ BeforeAll {
     }
     chmod 0755 (Join-Path $Base 'www')
     Set-ItkVhost -ConfigRoot $Root -Name 'b.itkf.test' -MaxClients 100
+    # tenant c's worker may idle 2 s only (itkd's own directive, which Apache skips)
+    $cFile = Join-Path $Root 'vhosts.d/c.itkf.test.conf'
+    (Get-Content -Raw $cFile) -replace '</VirtualHost>', "    <IfModule itkd.c>`n        ItkdIdleTimeout 2`n    </IfModule>`n</VirtualHost>" | Set-Content $cFile -NoNewline
     $script:Server = Start-ItkServer -ConfigRoot $Root -ControlSocket $Sock -LogPath $LogFile -PassThru
     foreach ($t in 'a', 'b') { $null = Get-HttpStatus $Port "$t.itkf.test" '/index.html' }
 
@@ -39,7 +42,7 @@ AfterAll {
         kill -TERM $Server.Pid
         Wait-Process -Id $Server.Pid -Timeout 30 -ErrorAction SilentlyContinue
     }
-    Remove-TestUser 'itkf-a', 'itkf-b'
+    Remove-TestUser 'itkf-a', 'itkf-b', 'itkf-c'
     Remove-Item -Recurse -Force $Base -ErrorAction SilentlyContinue
 }
 
@@ -144,6 +147,27 @@ Describe 'A crash-looping pool' {
         ($codes | Sort-Object -Unique) | Should -Be @(503)
         (@(Select-String -Path $LogFile -Pattern 'itkf-a').Count - $before) | Should -BeLessOrEqual 8 -Because '200 refused requests are a handful of lines'
         (Get-HttpStatus $Port 'b.itkf.test' '/index.html') | Should -Be 200 -Because 'other pools are not held back'
+    }
+}
+
+Describe 'Idle workers' {
+    It 'a vhost''s ItkdIdleTimeout retires its worker after that long without connections; the others stay' {
+        (Get-HttpStatus $Port 'c.itkf.test' '/index.html') | Should -Be 200
+        $c = (Get-Pool 'itkf-c').WorkerPids[0]
+        $b = (Get-Pool 'itkf-b').WorkerPids[0]
+        $crashes = (Get-Pool 'itkf-c').Crashes
+        Wait-Until { -not (Test-Path "/proc/$c") } -TimeoutSeconds 10 -What 'tenant c''s idle worker to be retired'
+        Test-Path "/proc/$b" | Should -BeTrue -Because 'tenant b keeps the default of 30 s'
+        (Get-Pool 'itkf-c').Crashes | Should -Be $crashes -Because 'a retired worker did not crash'
+        Select-String -Path $LogFile -Pattern "itkf-c pid $($c): idle for 2 s; retiring it" -Quiet | Should -BeTrue
+        (Get-HttpStatus $Port 'c.itkf.test' '/index.html') | Should -Be 200 -Because 'the next request starts a new worker'
+    }
+
+    It 'Apache accepts the same vhost file (it skips IfModule itkd.c)' {
+        $conf = Join-Path $Base 'apache-idle.conf'
+        @((Get-ApacheTestConfig $Base), 'Listen 127.0.0.1:18339', 'User www-data', 'Group www-data', "Include $cFile") -join "`n" | Set-Content $conf
+        $out = & apache2 -t -f $conf 2>&1
+        $LASTEXITCODE | Should -Be 0 -Because ($out -join "`n")
     }
 }
 
