@@ -80,7 +80,7 @@ public sealed class Worker(int poolId)
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            k.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(5); // Apache's KeepAliveTimeout default
+            k.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(snapshot.KeepAliveTimeoutSeconds); // KeepAliveTimeout, Apache's default 5 s
             k.Listen(new PassedEndPoint(), listen => listen.Use(next => async connection =>
             {
                 Interlocked.Increment(ref _connections);

@@ -181,6 +181,8 @@ public sealed class ServerConfig
     public List<DirectoryBlock> Directories { get; } = new();
     /// <summary>Timeout (and CGIScriptTimeout): how long a CGI or FastCGI script may stay silent.</summary>
     public int TimeoutSeconds { get; set; } = 60;
+    /// <summary>KeepAliveTimeout: how long a kept-alive connection may sit between requests.</summary>
+    public int KeepAliveTimeoutSeconds { get; set; } = 5;
     /// <summary>ItkdIdleTimeout outside any vhost (else itkd's --worker-idle-timeout).</summary>
     public int? IdleTimeoutSeconds { get; set; }
     public List<ConfigDiagnostic> Diagnostics { get; } = new();
