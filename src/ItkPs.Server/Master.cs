@@ -194,6 +194,18 @@ public sealed class Master(MasterOptions options)
         return true;
     }
 
+    /// <summary>
+    /// TCP_DEFER_ACCEPT on a TLS port (what nginx's "deferred" and Apache's AcceptFilter do): the
+    /// kernel hands over a connection once its first bytes — the ClientHello — are there, so the
+    /// dispatcher almost never has to wait for one. Set per generation: a reload may turn a port
+    /// into a TLS port or back. .NET refuses the option by name, hence the raw level and number.
+    /// </summary>
+    private static void DeferAccept(Socket listener, int seconds)
+    {
+        try { listener.SetRawSocketOption(6 /* IPPROTO_TCP */, 9 /* TCP_DEFER_ACCEPT */, BitConverter.GetBytes(seconds)); }
+        catch (SocketException e) { Log.Write(LogEvent.ListenerBound, $"TCP_DEFER_ACCEPT on {listener.LocalEndPoint}: {e.Message}"); }
+    }
+
     private void CloseListeners() { foreach (var s in _listeners.Values) s.Dispose(); _listeners.Clear(); }
 
     /// <summary>Resolves the configuration into a generation's snapshot: pools by (uid, gid), each vhost's pool.</summary>
@@ -214,13 +226,18 @@ public sealed class Master(MasterOptions options)
         var snapshot = new Snapshot
         {
             Generation = number, ConfigFile = config.MainFile,
-            Listens = config.Listens.Select(l => Key(l.Address)).Distinct().Select(a => new ListenSpec { Address = a }).ToList(),
+            Listens = config.Listens.DistinctBy(l => Key(l.Address)).Select(l => new ListenSpec
+            {
+                Address = Key(l.Address), Tls = TlsPolicy.IsTlsListen(config, l.Address),
+                H2c = TlsPolicy.Reachable(config, l.Address).Any(v => v.EffectiveProtocols.Contains(HttpProtocolNames.H2c)),
+            }).ToList(),
             Pools = pools.Values.OrderBy(p => p.Id).ToList(), VirtualHosts = config.VirtualHosts, VhostPools = vhostPools, Dispatcher = dispatcher,
             UidMin = config.UidRange.Min, UidMax = config.UidRange.Max, GidMin = config.GidRange.Min, GidMax = config.GidRange.Max,
             HeaderTimeoutSeconds = config.HeaderTimeoutSeconds, MinWorkers = options.MinWorkers, MaxWorkers = options.MaxWorkers,
             IdleTimeoutSeconds = options.IdleTimeout, ServerDirectives = config.Directives, ServerSections = config.Directories,
             TimeoutSeconds = config.TimeoutSeconds, PhpCgi = options.PhpCgi, PhpChildren = options.PhpChildren,
         };
+        foreach (var l in snapshot.Listens) DeferAccept(_listeners[l.Address], l.Tls ? Math.Max(1, config.HeaderTimeoutSeconds > 0 ? config.HeaderTimeoutSeconds : 10) : 0);
         var gen = new Generation { Number = number, Config = config, Snapshot = snapshot };
         gen.OpenLogs();
         StartDispatcher(gen);
