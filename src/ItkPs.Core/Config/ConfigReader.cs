@@ -373,9 +373,13 @@ public sealed class ConfigReader
         switch (n.Name.ToLowerInvariant())
         {
             case "sslengine":
-                if (a.Count != 1) { error("SSLEngine takes on, off or optional."); return; }
+                if (a.Count != 1 || !(a[0].Equals("on", StringComparison.OrdinalIgnoreCase) || a[0].Equals("off", StringComparison.OrdinalIgnoreCase) || a[0].Equals("optional", StringComparison.OrdinalIgnoreCase)))
+                {
+                    error("SSLEngine takes on, off or optional.");
+                    return;
+                }
                 if (a[0].Equals("optional", StringComparison.OrdinalIgnoreCase)) { warn("SSLEngine optional (TLS upgrade, RFC 2817) is not supported by itkd; the vhost is served in the clear."); return; }
-                if (Flag() is not bool engine) return;
+                bool engine = a[0].Equals("on", StringComparison.OrdinalIgnoreCase);
                 if (vh is null) { if (engine) warn("SSLEngine on outside <VirtualHost>: itkd serves TLS per vhost; put it in each <VirtualHost> with its certificate."); return; }
                 tls.Engine = engine; tls.EngineDirective = record;
                 return;

@@ -38,7 +38,7 @@ public static class KeyFileCheck
             yield return $"'{path}' is readable by everyone (mode {octal}): only the site may read its key; chmod 600 it.";
         bool groupReads = (mode & 0x20) != 0;
         bool privateGroup = st.st_gid == group.Gid && !OthersIn(group, user, accounts);
-        if (groupReads && !(byRoot && privateGroup))
+        if (groupReads && (mode & 0x4) == 0 && !(byRoot && privateGroup))
             yield return $"'{path}' is readable by the group {Name(accounts.FindGroup(st.st_gid)?.Name, st.st_gid)} (mode {octal}): only the site may read its key; chmod 600 it.";
         if ((mode & 0x12) != 0)
             yield return $"'{path}' is writable by {((mode & 0x2) != 0 ? "everyone" : "its group")} (mode {octal}): chmod 600 it.";
