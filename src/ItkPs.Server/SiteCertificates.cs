@@ -13,8 +13,10 @@ namespace ItkPs.Server;
 /// read — another tenant's key is EACCES). Each pair is loaded once, at its vhost's first
 /// handshake, into a cached <see cref="SslServerAuthenticationOptions"/> (an SslStreamCertificateContext
 /// built offline: no chain fetching per handshake). <see cref="Refresh"/> stats the files every
-/// second and loads a pair whose files changed (a renewal needs no restart); a new pair that does
-/// not load leaves the old one serving and says why, once per change.
+/// second and loads a pair whose files changed and then stayed the same for a second (a renewal
+/// needs no restart, and a tool that writes the certificate and the key one after the other, or
+/// in place, is not caught half-way); a new pair that does not load leaves the old one serving and
+/// says why, once per change.
 /// </summary>
 public sealed class SiteCertificates(Snapshot snapshot, int poolId)
 {
@@ -25,7 +27,7 @@ public sealed class SiteCertificates(Snapshot snapshot, int poolId)
         public volatile SslServerAuthenticationOptions? Options;
         public volatile X509Certificate2? Leaf;
         public bool Tried;
-        public string? Signature, FailedSignature;
+        public string? Signature, FailedSignature, Pending;
         public string? Failure;
     }
 
@@ -54,7 +56,12 @@ public sealed class SiteCertificates(Snapshot snapshot, int poolId)
             if (!e.Tried) continue;
             string signature = Signature(e.Vhost.Tls);
             lock (e.Gate)
-                if (signature != e.Signature && signature != e.FailedSignature) Load(e, signature);
+            {
+                if (signature == e.Signature || signature == e.FailedSignature) { e.Pending = null; continue; }
+                if (signature != e.Pending) { e.Pending = signature; continue; } // changed: wait until it holds still
+                e.Pending = null;
+                Load(e, signature);
+            }
         }
     }
 

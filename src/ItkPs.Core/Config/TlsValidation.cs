@@ -48,6 +48,17 @@ public static class TlsValidation
                 continue;
             }
             if (!checkFiles) continue;
+            // Not there yet (a pair Request-ItkCertificate has still to fetch): this vhost's handshakes
+            // fail until it is, and the worker loads it when it appears. Not an error: one site
+            // without its files must not keep every other site from starting or reloading.
+            bool missing = false;
+            foreach (var (path, d, what) in new[] { (t.CertificateFile, t.CertificateDirective, "SSLCertificateFile"), (t.EffectiveKeyFile!, t.EffectiveKeyDirective, "SSLCertificateKeyFile") })
+                if (Syscall.stat(path, out _) != 0 && Stdlib.GetLastError() == Errno.ENOENT && !missing)
+                {
+                    missing = true;
+                    At(d, DiagnosticSeverity.Warning, $"{what} '{path}' does not exist: TLS handshakes for this vhost fail until a pair is installed (Set-ItkCertificate, Request-ItkCertificate); the worker loads it when it appears.");
+                }
+            if (missing) continue;
             if (Syscall.stat(t.CertificateFile, out var cst) != 0)
                 At(t.CertificateDirective, DiagnosticSeverity.Error, $"SSLCertificateFile '{t.CertificateFile}' cannot be read: {Stdlib.GetLastError()}.");
             else if ((cst.st_mode & FilePermissions.S_IFMT) != FilePermissions.S_IFREG)

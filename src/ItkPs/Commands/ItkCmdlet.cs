@@ -22,6 +22,12 @@ public static class ErrorIds
     public const string FixPermissionsFailed = nameof(FixPermissionsFailed);
     public const string ConfigWriteFailed = nameof(ConfigWriteFailed);
     public const string ConfigNotFound = nameof(ConfigNotFound);
+    public const string CertificateInvalid = nameof(CertificateInvalid);
+    public const string CertificateInstallFailed = nameof(CertificateInstallFailed);
+    public const string NotTlsVhost = nameof(NotTlsVhost);
+    public const string TlsNeedsUser = nameof(TlsNeedsUser);
+    public const string AcmeFailed = nameof(AcmeFailed);
+    public const string ReloadRejected = nameof(ReloadRejected);
 }
 
 /// <summary>Common ground of the ItkPs cmdlets: the config root, look-ups and error records.</summary>

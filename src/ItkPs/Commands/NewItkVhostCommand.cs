@@ -4,7 +4,12 @@ using ItkPs.Core.Hosting;
 
 namespace ItkPs.Commands;
 
-/// <summary>New-ItkVhost: writes one vhost file (Apache syntax) under the config root.</summary>
+/// <summary>
+/// New-ItkVhost: writes one vhost file (Apache syntax) under the config root. With -CertificateFile
+/// (and -KeyFile) or -Tls it writes a TLS vhost (port 443 unless -Listen says otherwise): SSLEngine
+/// on, and the pair installed for the site as Set-ItkCertificate installs it (-Tls alone: the
+/// paths where Set-ItkCertificate or Request-ItkCertificate will put it).
+/// </summary>
 [Cmdlet(VerbsCommon.New, "ItkVhost", SupportsShouldProcess = true)]
 [OutputType(typeof(VirtualHost))]
 public sealed class NewItkVhostCommand : ItkCmdlet
@@ -29,9 +34,29 @@ public sealed class NewItkVhostCommand : ItkCmdlet
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public string? Group { get; set; }
 
+    /// <summary>The vhost's address; *:80, or *:443 for a TLS vhost.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
-    public string Listen { get; set; } = "*:80";
+    public string? Listen { get; set; }
+
+    /// <summary>A TLS vhost: SSLEngine on on port 443 (or -Listen's), certificate and key in the site's folder.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public SwitchParameter Tls { get; set; }
+
+    /// <summary>The certificate (PEM: leaf, optionally its chain, optionally its key) to install for the site; implies -Tls.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? CertificateFile { get; set; }
+
+    /// <summary>The private key (PEM, unencrypted) of -CertificateFile, when it is not in that file.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? KeyFile { get; set; }
+
+    /// <summary>More intermediate certificates, appended to the installed certificate file.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? ChainFile { get; set; }
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateRange(1, int.MaxValue)]
@@ -68,9 +93,11 @@ public sealed class NewItkVhostCommand : ItkCmdlet
                 $"-Alias '{a}' is not a host name or a wildcard like *.example.com."));
             return;
         }
-        if (!HostAddress.TryParse(Listen, false, out var listen, out var listenError) || listen!.Port is null)
+        bool tls = Tls || CertificateFile is not null;
+        string listenText = Listen ?? (tls ? "*:443" : "*:80");
+        if (!HostAddress.TryParse(listenText, false, out var listen, out var listenError) || listen!.Port is null)
         {
-            WriteError(Error(ErrorIds.InvalidListen, ErrorCategory.InvalidArgument, Listen,
+            WriteError(Error(ErrorIds.InvalidListen, ErrorCategory.InvalidArgument, listenText,
                 $"-Listen '{Listen}': {listenError ?? "give a port, e.g. *:80 or 127.0.0.1:8080"}"));
             return;
         }
@@ -81,6 +108,30 @@ public sealed class NewItkVhostCommand : ItkCmdlet
         {
             WriteError(Error(ErrorIds.UserNotFound, ErrorCategory.InvalidArgument, Name, "-Group needs -User: AssignUserID names both."));
             return;
+        }
+
+        if (KeyFile is not null && CertificateFile is null || ChainFile is not null && CertificateFile is null)
+        {
+            WriteError(Error(ErrorIds.CertificateInvalid, ErrorCategory.InvalidArgument, Name, "-KeyFile and -ChainFile go with -CertificateFile."));
+            return;
+        }
+        if (tls && User is null)
+        {
+            WriteError(Error(ErrorIds.TlsNeedsUser, ErrorCategory.InvalidArgument, Name,
+                "A TLS vhost needs -User: its key belongs to the site's user, whose worker alone reads it."));
+            return;
+        }
+        Core.Tls.CertificatePair? pair = null;
+        if (CertificateFile is not null)
+        {
+            try { pair = Core.Tls.CertificateStore.Read(ResolvePath(CertificateFile), KeyFile is null ? null : ResolvePath(KeyFile), ChainFile is null ? null : ResolvePath(ChainFile)); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+            {
+                WriteError(Error(ErrorIds.CertificateInvalid, ErrorCategory.InvalidData, CertificateFile, e.Message, e));
+                return;
+            }
+            foreach (var n in new[] { Name }.Concat(Alias).Where(n => !pair.Leaf.MatchesHostname(n)))
+                WriteWarning($"The certificate ({pair.Leaf.Subject}) does not cover '{n}': clients will refuse it for that name.");
         }
 
         string file = root.VhostFile(Name);
@@ -104,15 +155,41 @@ public sealed class NewItkVhostCommand : ItkCmdlet
             WriteWarning($"DocumentRoot '{docRoot}' does not exist yet; create it before the vhost is served.");
 
         var spec = new VhostSpec(Name, docRoot, Alias, User, group, listen, MaxClients, Nice, Php, Cgi);
-        if (!ShouldProcess(file, $"Create vhost {Name} ({listen}, {(User is null ? "server user" : $"{User}:{group}")}, {docRoot}{(Php == PhpMode.FastCgi ? ", PHP" : "")}{(Cgi ? ", CGI" : "")})")) return;
+        if (!ShouldProcess(file, $"Create vhost {Name} ({listen}{(tls ? ", TLS" : "")}, {(User is null ? "server user" : $"{User}:{group}")}, {docRoot}{(Php == PhpMode.FastCgi ? ", PHP" : "")}{(Cgi ? ", CGI" : "")})")) return;
 
-        try { root.EnsureMainFile(listen, Accounts); }
+        string text = Core.Hosting.ConfigRoot.NewVhostText(spec);
+        if (tls)
+        {
+            string site = Core.Tls.CertificateStore.SiteDirectory(root.Path, Name);
+            var paths = (Cert: Path.Combine(site, Core.Tls.CertificateStore.CertificateName), Key: Path.Combine(site, Core.Tls.CertificateStore.KeyName));
+            if (pair is not null)
+            {
+                try
+                {
+                    var installed = Core.Tls.CertificateStore.Install(root.Path, Name, Accounts.FindUser(User!)!, Accounts.FindGroup(group!)!, pair);
+                    paths = (installed.CertificateFile, installed.KeyFile);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    WriteError(Error(ErrorIds.CertificateInstallFailed, ErrorCategory.WriteError, Name, e.Message, e));
+                    return;
+                }
+            }
+            else WriteWarning($"{Name} has no certificate yet: its TLS handshakes fail until Set-ItkCertificate or Request-ItkCertificate installs one in {site}.");
+            text = Core.Tls.TlsVhostText.NewVhostText(spec, file, paths.Cert, paths.Key);
+        }
+
+        try
+        {
+            if (tls) Core.Tls.TlsVhostText.EnsureTlsListen(root, listen, Accounts);
+            root.EnsureMainFile(listen, Accounts);
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             WriteError(Error(ErrorIds.ConfigWriteFailed, ErrorCategory.WriteError, root.MainFile, $"Cannot write '{root.MainFile}': {e.Message}", e));
             return;
         }
-        if (!TryWrite(file, Core.Hosting.ConfigRoot.NewVhostText(spec), Name)) return;
+        if (!TryWrite(file, text, Name)) return;
         if (PassThru) WriteObject(ReadBack(Name));
     }
 }

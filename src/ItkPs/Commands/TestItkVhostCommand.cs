@@ -5,7 +5,7 @@ using ItkPs.Core.Isolation;
 namespace ItkPs.Commands;
 
 /// <summary>
-/// Test-ItkVhost: isolation audit of vhosts' DocumentRoots. Each finding names the path,
+/// Test-ItkVhost: isolation audit of vhosts' DocumentRoots (and TLS keys). Each finding names the path,
 /// the problem and the command that fixes it; no output means nothing was found.
 /// </summary>
 [Cmdlet(VerbsDiagnostic.Test, "ItkVhost")]
@@ -29,7 +29,10 @@ public sealed class TestItkVhostCommand : ItkCmdlet
             if (found.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(n))
                 WriteError(Error(ErrorIds.VhostNotFound, ErrorCategory.ObjectNotFound, n, $"No vhost named '{n}' in {Root.Path}."));
             foreach (var vh in found)
+            {
                 WriteObject(IsolationAuditor.Audit(vh, Accounts), enumerateCollection: true);
+                WriteObject(KeyAudit.Audit(vh, Accounts), enumerateCollection: true); // its TLS key, if it has one
+            }
         }
     }
 }

@@ -1,0 +1,68 @@
+using System.Management.Automation;
+using ItkPs.Core.Config;
+using ItkPs.Core.Hosting;
+using Mono.Unix.Native;
+
+namespace ItkPs.Commands;
+
+/// <summary>
+/// Common ground of Set-ItkCertificate and Request-ItkCertificate: the TLS vhosts of a name, pointing
+/// a vhost at a pair's files, and -Reload (SIGHUP to the itkd on -ControlSocket, waiting for its answer
+/// as Restart-ItkServer does) for when the vhost's files changed name.
+/// </summary>
+public abstract class CertificateCmdlet : VhostTargetCmdlet
+{
+    /// <summary>After the change, reload the itkd answering on -ControlSocket (needed when the vhost points at new paths).</summary>
+    [Parameter] public SwitchParameter Reload { get; set; }
+
+    /// <summary>itkd's root-only control socket, for -Reload.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string ControlSocket { get; set; } = ServerControl.DefaultSocket;
+
+    [Parameter] public SwitchParameter PassThru { get; set; }
+
+    /// <summary>Whether a vhost can take a certificate: SSLEngine on already, or every address of it on port 443.</summary>
+    protected bool CheckTlsVhost(VirtualHost vh)
+    {
+        if (vh.Tls.Engine || vh.Addresses.All(a => a.Port == 443)) return true;
+        WriteError(Error(ErrorIds.NotTlsVhost, ErrorCategory.InvalidArgument, vh,
+            $"{vh.Name} ({vh.File}:{vh.Line}) is not a TLS vhost (no SSLEngine on, port {string.Join(", ", vh.Addresses.Select(a => a.Port))}). New-ItkVhost -Name {vh.Name} -Tls -Listen *:443 writes one beside it."));
+        return false;
+    }
+
+    /// <summary>Points the vhost at a pair's files (SSLEngine on); false when nothing needed to change or the write failed.</summary>
+    protected bool PointAt(VirtualHost vh, string certificateFile, string? keyFile)
+    {
+        if (vh.Tls.Engine && vh.Tls.CertificateFile == certificateFile && vh.Tls.KeyFile == keyFile && vh.Tls.ChainFile is null) return false;
+        VhostEditor editor;
+        try { editor = new VhostEditor(ConfigDocument.Load(vh.File), vh.Line); }
+        catch (Exception e) when (e is IOException or InvalidOperationException)
+        {
+            WriteError(Error(ErrorIds.ConfigWriteFailed, ErrorCategory.ReadError, vh, e.Message, e));
+            return false;
+        }
+        Core.Tls.TlsVhostText.Apply(editor, certificateFile, keyFile);
+        return TryWrite(vh.File, editor.ToText(), vh);
+    }
+
+    /// <summary>SIGHUP to the running itkd, and its verdict; a rejected reload is ReloadRejected, with itkd's file:line reasons.</summary>
+    protected void ReloadServer()
+    {
+        string socket = ResolvePath(ControlSocket);
+        var before = ServerControl.TryStatus(socket, TimeSpan.FromSeconds(5));
+        if (before is null)
+        {
+            WriteError(Error("ServerNotRunning", ErrorCategory.ResourceUnavailable, socket, $"-Reload: no itkd answers on {socket}; the change is written and served once itkd (re)starts."));
+            return;
+        }
+        Syscall.kill(before.Pid, Signum.SIGHUP);
+        var end = DateTime.UtcNow.AddSeconds(15);
+        Core.Hosting.ServerStatus? after = null;
+        while (DateTime.UtcNow < end && !((after = ServerControl.TryStatus(socket, TimeSpan.FromSeconds(5))) is { } s && s.LastReloadAt != before.LastReloadAt))
+            Thread.Sleep(50);
+        if (after is null || after.LastReloadAt == before.LastReloadAt || after.LastReloadOk != true)
+            WriteError(Error(ErrorIds.ReloadRejected, ErrorCategory.InvalidData, before.ConfigFile,
+                $"itkd {before.Pid} kept generation {before.Generation}: {(after?.LastReloadOk == false ? after.LastReloadMessage : "no reload reported within 15 s")}"));
+    }
+}
