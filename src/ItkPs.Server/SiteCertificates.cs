@@ -99,7 +99,7 @@ public sealed class SiteCertificates(Snapshot snapshot, int poolId)
         catch (Exception x) when (x is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException or NotSupportedException)
         {
             e.FailedSignature = signature;
-            string why = x is UnauthorizedAccessException ? $"{x.Message} (the files are read as {Environment.UserName}, the site's user)" : x.Message;
+            string why = x is UnauthorizedAccessException ? $"{x.Message} Permission denied (EACCES) to {Environment.UserName}, the site's user, who reads the files" : x.Message;
             var old = e.Leaf;
             if (old is null) e.Failure = why;
             Log.Write(LogEvent.CertificateFailed, old is null

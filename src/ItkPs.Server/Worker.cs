@@ -307,9 +307,10 @@ public sealed class Worker(int poolId)
 
     /// <summary>
     /// mod_ssl's checks of a request on a TLS connection (ssl_hook_ReadReq), where the request's vhost
-    /// is this user's: SNI without a Host is 400; a vhost other than the handshake's whose name the
-    /// connection's certificate does not cover is 421 (the client must open a connection for it);
-    /// no SNI where SSLStrictSNIVHostCheck is on, on a name-based address, is 403. Null: serve it.
+    /// is this user's: SNI without a Host is 400; no SNI where SSLStrictSNIVHostCheck is on (in the
+    /// request's vhost or the handshake's), on a name-based address, is 403; a vhost other than the
+    /// handshake's whose name the connection's certificate does not cover is 421 (the client must
+    /// open a connection for it). Null: serve it.
     /// </summary>
     private (int Status, string Body)? TlsRefusal(HttpContext context, VirtualHost vhost, string hostHeader, VhostSelector selector, System.Net.IPAddress local)
     {
@@ -320,14 +321,14 @@ public sealed class Worker(int poolId)
         string host = VhostSelector.NormalizeHost(hostHeader);
         if (sni is not null && host.Length == 0)
             return (400, $"400 Bad Request: the TLS handshake named {sni} (SNI) but the request names no host.\n");
+        if (sni is null && (vhost.Tls.StrictSni == true || handshake.Tls.StrictSni == true)
+            && selector.Candidates(local, context.Connection.LocalPort).Count > 1)
+            return (403, "403 Forbidden: this site needs a client that sends its name in the TLS handshake (SNI).\n");
         if (!ReferenceEquals(vhost, handshake) && passed.Certificate is { } cert && !cert.MatchesHostname(host))
         {
             Log.Write(LogEvent.MisdirectedRequest, $"Host '{LogText.EscapeControl(hostHeader)}' is not covered by the certificate of {handshake.Name}, which this connection was opened for; 421");
             return (421, $"421 Misdirected Request: the certificate of this connection does not cover {host}; open a new connection.\n");
         }
-        if (sni is null && (vhost.Tls.StrictSni == true || handshake.Tls.StrictSni == true)
-            && selector.Candidates(local, context.Connection.LocalPort).Count > 1)
-            return (403, "403 Forbidden: this site needs a client that sends its name in the TLS handshake (SNI).\n");
         return null;
     }
 

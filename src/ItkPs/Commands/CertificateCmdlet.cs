@@ -22,10 +22,35 @@ public abstract class CertificateCmdlet : VhostTargetCmdlet
 
     [Parameter] public SwitchParameter PassThru { get; set; }
 
+    /// <summary>
+    /// The TLS vhosts to act on: for each name, every vhost of that ServerName that is a TLS vhost
+    /// (a site usually also has a cleartext vhost of the same name, for HTTP-01 and redirects);
+    /// VhostNotFound when a name has none.
+    /// </summary>
+    protected IEnumerable<VirtualHost> TlsTargets()
+    {
+        if (ParameterSetName == "InputObject")
+        {
+            foreach (var vh in Targets()) if (CheckTlsVhost(vh)) yield return vh;
+            yield break;
+        }
+        var config = ConfigRoot is null && ConfigFile is not null && File.Exists(ResolvePath(ConfigFile)) ? new ConfigReader().Read(ResolvePath(ConfigFile)) : Root.Read();
+        foreach (var name in Name)
+        {
+            var all = config.VirtualHosts.Where(v => string.Equals(v.Name, name, StringComparison.OrdinalIgnoreCase)).ToList();
+            var tls = all.Where(IsTlsVhost).ToList();
+            if (all.Count == 0) WriteError(Error(ErrorIds.VhostNotFound, ErrorCategory.ObjectNotFound, name, $"No vhost named '{name}' in {Root.Path}. Get-ItkVhost lists the vhosts there."));
+            else if (tls.Count == 0) CheckTlsVhost(all[0]);
+            foreach (var vh in tls) yield return vh;
+        }
+    }
+
+    private static bool IsTlsVhost(VirtualHost vh) => vh.Tls.Engine || vh.Addresses.All(a => a.Port == 443);
+
     /// <summary>Whether a vhost can take a certificate: SSLEngine on already, or every address of it on port 443.</summary>
     protected bool CheckTlsVhost(VirtualHost vh)
     {
-        if (vh.Tls.Engine || vh.Addresses.All(a => a.Port == 443)) return true;
+        if (IsTlsVhost(vh)) return true;
         WriteError(Error(ErrorIds.NotTlsVhost, ErrorCategory.InvalidArgument, vh,
             $"{vh.Name} ({vh.File}:{vh.Line}) is not a TLS vhost (no SSLEngine on, port {string.Join(", ", vh.Addresses.Select(a => a.Port))}). New-ItkVhost -Name {vh.Name} -Tls -Listen *:443 writes one beside it."));
         return false;

@@ -61,9 +61,8 @@ public sealed class RequestItkCertificateCommand : CertificateCmdlet
             return;
         }
         bool changed = false;
-        foreach (var vh in Targets())
+        foreach (var vh in TlsTargets())
         {
-            if (!CheckTlsVhost(vh)) continue;
             var user = vh.User is null ? null : Accounts.FindUser(vh.User);
             var group = vh.Group is null ? null : Accounts.FindGroup(vh.Group);
             if (user is null || group is null || user.Uid == 0 || vh.DocumentRoot is null)

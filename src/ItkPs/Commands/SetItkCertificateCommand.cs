@@ -44,9 +44,8 @@ public sealed class SetItkCertificateCommand : CertificateCmdlet
     protected override void ProcessRecord()
     {
         var pair = _pair!;
-        foreach (var vh in Targets())
+        foreach (var vh in TlsTargets())
         {
-            if (!CheckTlsVhost(vh)) continue;
             var user = vh.User is null ? null : Accounts.FindUser(vh.User);
             var group = vh.Group is null ? null : Accounts.FindGroup(vh.Group);
             if (user is null || group is null || user.Uid == 0)
