@@ -36,10 +36,8 @@ $topDir = Join-Path ([IO.Path]::GetTempPath()) "itk-rpmbuild-$PID"
 $build = @{ ItkPatchPath = $ItkPatchPath; TopDir = $topDir; NoDeps = $NoDeps }
 if ($Dist) { $build.Define = @{ dist = $Dist } }
 if ($PSCmdlet.ParameterSetName -eq 'Spec') {
-    Write-Host '== Spec edits (Edit-ItkSpec -WhatIf)'
-    $preview = Edit-ItkSpec -Path $SpecPath -OutFile (Join-Path $topDir 'preview.spec') -WhatIf
-    if ($preview.Changed) { Write-Host $preview.Diff } else { Write-Host 'The spec already carries the mpm-itk edits.' }
-    Write-Host $preview.Layout
+    Write-Host '== Spec edits (Edit-ItkSpec -WhatIf: the diff, or -Verbose says the spec already has them, and where prefork was found)'
+    Edit-ItkSpec -Path $SpecPath -WhatIf -Verbose
     $build.SpecPath = $SpecPath
 } else {
     $build.SourceRpm = $SourceRpm

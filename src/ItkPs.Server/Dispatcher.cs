@@ -22,7 +22,7 @@ namespace ItkPs.Server;
 /// </summary>
 public sealed unsafe class Dispatcher
 {
-    private const int MasterChannel = 4;
+    private readonly int _master;
     /// <summary>The largest request head it peeks at; a longer one gets 400 (Apache refuses fields over 8190 bytes).</summary>
     public const int MaxHead = 65536;
     /// <summary>How long a worker may leave its channel unread (with connections or a ping waiting) before it is replaced.</summary>
@@ -81,7 +81,7 @@ public sealed unsafe class Dispatcher
         public int Pid;
         public readonly Dictionary<long, VhostState> Open = new();
         public readonly Queue<(Message M, Client? C)> Outbox = new();
-        public bool Dead, WantsOut;
+        public bool Dead, WantsOut, RetryOnTick;
         public long Passed, Requests, LastSendOk, LastActive, PingSentAt;
         public int PassedSincePing, PingSeq;
         public bool PingOutstanding;
@@ -105,6 +105,12 @@ public sealed unsafe class Dispatcher
         public readonly Queue<Client> WaitingForSlot = new();
     }
 
+    /// <summary>The dispatcher process: its channel to the master is descriptor 4, its snapshot descriptor 3.</summary>
+    public Dispatcher() { _master = 4; }
+
+    /// <summary>A dispatcher over a given snapshot and master channel, in this process (the protocol tests play master and workers).</summary>
+    internal Dispatcher(Snapshot snapshot, int masterChannel) { _snapshot = snapshot; _master = masterChannel; }
+
     public int Run()
     {
         Log.Role = "dispatcher";
@@ -113,14 +119,20 @@ public sealed unsafe class Dispatcher
         var me = _snapshot.Dispatcher;
         Privileges.DropTo(me.User, me.Uid, me.Gid, (1, uint.MaxValue - 1L), (1, uint.MaxValue - 1L));
         Privileges.SetProcessName("itkd: dispatch");
+        Serve();
+        return 0;
+    }
+
+    /// <summary>Serves until drained: the master said so, or its channel closed.</summary>
+    internal void Serve()
+    {
         _selector = new VhostSelector(_snapshot.VirtualHosts);
         if (_snapshot.HeaderTimeoutSeconds > 0) _headTimeoutMs = _snapshot.HeaderTimeoutSeconds * 1000;
         foreach (var p in _snapshot.Pools) _pools[p.Id] = new PoolRoute { Spec = p };
         for (int i = 0; i < _snapshot.VirtualHosts.Count; i++) _vhosts[_snapshot.VirtualHosts[i]] = new VhostState { Index = i, Vhost = _snapshot.VirtualHosts[i] };
-        Register(new MasterHandle { Fd = MasterChannel }, Epoll.In);
+        Register(new MasterHandle { Fd = _master }, Epoll.In);
         Log.Write(LogEvent.DispatcherStarted, $"generation {_snapshot.Generation}, {_snapshot.VirtualHosts.Count} vhost(s), {_snapshot.Pools.Count} pool(s)");
         Loop();
-        return 0;
     }
 
     // ---------------------------------------------------------------- the loop
@@ -137,12 +149,23 @@ public sealed unsafe class Dispatcher
                 int fd = (int)(tag & 0xffffffff);
                 uint stamp = (uint)(tag >> 32);
                 if (fd >= _byFd.Length || _byFd[fd] is not Handle h || h.Stamp != stamp) continue; // closed since
-                switch (h)
+                try
                 {
-                    case ListenerHandle l: Accept(l); break;
-                    case Client c: ClientEvent(c, events); break;
-                    case WorkerLink w: LinkEvent(w, events); break;
-                    case MasterHandle: MasterEvent(); break;
+                    switch (h)
+                    {
+                        case ListenerHandle l: Accept(l); break;
+                        case Client c: ClientEvent(c, events); break;
+                        case WorkerLink w: LinkEvent(w, events); break;
+                        case MasterHandle: MasterEvent(); break;
+                    }
+                }
+                catch (IOException e)
+                {
+                    // An error of one descriptor (epoll full, a send that failed oddly) ends that one, not the loop.
+                    _limited.Write(LogEvent.RoutingFailed, $"{h.GetType().Name} {h.Fd}: {e.Message}");
+                    if (h is Client c) { if (c.Fd >= 0) Close(c); }
+                    else if (h is WorkerLink w) LinkGone(w, e.Message, reroute: true);
+                    else if (h is MasterHandle) StartDrain();
                 }
             }
             now = Environment.TickCount64;
@@ -424,7 +447,7 @@ public sealed unsafe class Dispatcher
         if (link.Outbox.Count == 0 && TrySend(link, m, c)) return;
         c.State = ClientState.Outbox;
         link.Outbox.Enqueue((m, c));
-        WantOut(link, true);
+        WantOut(link, !link.RetryOnTick);
     }
 
     /// <summary>One non-blocking send to a worker; false when its queue is full (the caller queues).</summary>
@@ -432,6 +455,7 @@ public sealed unsafe class Dispatcher
     {
         var r = Protocol.Send(link.Fd, m, c?.Fd ?? -1, dontWait: true);
         if (r == SendResult.WouldBlock) return false;
+        if (r == SendResult.TooManyInFlight) { link.RetryOnTick = true; return false; } // EPOLLOUT would not tell when: the tick retries
         if (r == SendResult.PeerGone) { LinkGone(link, "its channel closed", reroute: true, m, c); return true; }
         link.LastSendOk = Environment.TickCount64;
         if (c is not null)
@@ -456,7 +480,7 @@ public sealed unsafe class Dispatcher
     {
         while (!link.Dead && link.Outbox.TryPeek(out var item))
         {
-            if (!TrySend(link, item.M, item.C)) return;
+            if (!TrySend(link, item.M, item.C)) { if (link.RetryOnTick) WantOut(link, false); return; }
             if (link.Dead) return;
             link.Outbox.Dequeue();
         }
@@ -561,6 +585,7 @@ public sealed unsafe class Dispatcher
         foreach (var pool in _pools.Values)
             foreach (var link in pool.Links.ToList())
             {
+                if (link.RetryOnTick) { link.RetryOnTick = false; Flush(link); if (link.Dead) continue; }
                 if (link.Outbox.Count > 0 && now - link.LastSendOk > WedgeMs) { Wedged(link, $"left its channel unread for {WedgeMs / 1000} s with {link.Outbox.Count} connection(s) waiting"); continue; }
                 if (link.PingOutstanding && now - link.PingSentAt > WedgeMs) { Wedged(link, $"did not answer a ping for {WedgeMs / 1000} s"); continue; }
                 if (!link.PingOutstanding && link.PassedSincePing > 0 && now - link.PingSentAt >= PingEveryMs && link.Outbox.Count == 0)
@@ -569,7 +594,7 @@ public sealed unsafe class Dispatcher
                     link.PingSentAt = now;
                     link.PassedSincePing = 0;
                     var ping = new PingMessage(++link.PingSeq);
-                    if (!TrySend(link, ping, null)) { link.Outbox.Enqueue((ping, null)); WantOut(link, true); }
+                    if (!TrySend(link, ping, null)) { link.Outbox.Enqueue((ping, null)); WantOut(link, !link.RetryOnTick); }
                     continue;
                 }
                 if (!_draining && link.Open.Count == 0 && link.Outbox.Count == 0 && !link.PingOutstanding && now - link.LastActive > _snapshot.IdleTimeoutSeconds * 1000L)
@@ -677,7 +702,10 @@ public sealed unsafe class Dispatcher
     /// <summary>Blocking (reads use MSG_DONTWAIT instead): the master reads its dispatcher's channel on a thread of its own, promptly.</summary>
     private void SendMaster(Message m)
     {
-        if (Protocol.Send(MasterChannel, m) != SendResult.Sent) { Log.Write(LogEvent.PeerProtocolError, "the master is gone"); StartDrain(); }
+        SendResult r;
+        try { r = Protocol.Send(_master, m); }
+        catch (IOException) { r = SendResult.PeerGone; }
+        if (r != SendResult.Sent) { Log.Write(LogEvent.PeerProtocolError, "the master is gone"); StartDrain(); }
     }
 
     private void MasterEvent()
@@ -687,16 +715,16 @@ public sealed unsafe class Dispatcher
             ReceiveStatus st;
             Message? m;
             int fd;
-            try { st = Protocol.Receive(MasterChannel, Direction.MasterToDispatcher, _message, true, out m, out fd); }
+            try { st = Protocol.Receive(_master, Direction.MasterToDispatcher, _message, true, out m, out fd); }
             catch (Exception e) when (e is ProtocolException or IOException)
             {
                 Log.Write(LogEvent.PeerProtocolError, $"master channel: {e.Message}");
                 StartDrain();
-                _epoll.Remove(MasterChannel);
+                _epoll.Remove(_master);
                 return;
             }
             if (st == ReceiveStatus.WouldBlock) return;
-            if (st == ReceiveStatus.Closed) { StartDrain(); _epoll.Remove(MasterChannel); return; }
+            if (st == ReceiveStatus.Closed) { StartDrain(); _epoll.Remove(_master); return; }
             switch (m)
             {
                 case ListenerMessage x when x.Index >= 0 && x.Index < _snapshot.Listens.Count:

@@ -42,8 +42,8 @@ public sealed class Generation : IDisposable
                     _logFds[path] = fd;
                     if (fd < 0)
                     {
-                        var d = vh.Directives.LastOrDefault(x => x.Name.Equals(directive, StringComparison.OrdinalIgnoreCase));
-                        Log.Write(LogEvent.LogOpenedByUser, $"{d?.File ?? vh.File}:{d?.Line ?? vh.Line}: {directive} {path}: not opened as root ({refused}); the worker opens it as {vh.User}");
+                        var (file, line) = vh.Where(directive);
+                        Log.Write(LogEvent.LogOpenedByUser, $"{file}:{line}: {directive} {path}: not opened as root ({refused}); the worker opens it as {vh.User}");
                     }
                 }
             }

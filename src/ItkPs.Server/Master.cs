@@ -53,8 +53,8 @@ public sealed class Master(MasterOptions options)
                 var g = vh.Group is null ? null : SystemAccounts.Instance.FindGroup(vh.Group);
                 if (u?.Uid == dispatcher.Uid || g?.Gid == dispatcher.Gid)
                 {
-                    var d = vh.Find("AssignUserID");
-                    errors.Add(ConfigDiagnostic.Error(d?.File ?? vh.File, d?.Line ?? vh.Line,
+                    var (file, line) = vh.Where("AssignUserID");
+                    errors.Add(ConfigDiagnostic.Error(file, line,
                         $"vhost {(vh.Name.Length > 0 ? vh.Name : vh.Listen)} would run as {vh.User}:{vh.Group}, the account of itkd's dispatcher ({dispatcher.User}:{dispatcher.Group}); give it an AssignUserID of its own{(vh.AssignedUser is null ? " (it falls back to the server's User/Group)" : "")}."));
                 }
             }
@@ -100,14 +100,16 @@ public sealed class Master(MasterOptions options)
         Log.Role = "master";
         if (Mono.Unix.Native.Syscall.geteuid() != 0) { Console.Error.WriteLine("itkd: the master must run as root (it binds ports and starts each user's workers)."); return 2; }
         MasterProcess.MarkInheritedCloseOnExec();
+        MasterProcess.RaiseDescriptorLimit(); // the roles inherit it: the dispatcher holds every connection still sending its head
         bool detached = MasterProcess.DetachControllingTerminal();
         var config = Load(out var dispatcher);
         if (config is null) return 2;
+        try { RootFiles.PrepareControlSocket(options.ControlSocket); }
+        catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException) { Console.Error.WriteLine($"itkd: {e.Message}"); return 2; }
         if (!BindListeners(config, out var bindError)) { Console.Error.WriteLine($"itkd: {bindError}"); CloseListeners(); return 2; }
         ControlServer control;
         try
         {
-            RootFiles.PrepareControlSocket(options.ControlSocket);
             control = new ControlServer(options.ControlSocket, StatusAsync);
             if (options.PidFile is not null) RootFiles.WritePidFile(options.PidFile, Environment.ProcessId);
         }
@@ -171,14 +173,14 @@ public sealed class Master(MasterOptions options)
                 if (address.AnyHost)
                 {
                     s = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) { DualMode = true };
-                    s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                    ReuseAddress(s);
                     s.Bind(new IPEndPoint(IPAddress.IPv6Any, address.Port!.Value));
                 }
                 else
                 {
                     var ip = address.Ip!;
                     s = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-                    s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                    ReuseAddress(s);
                     s.Bind(new IPEndPoint(ip, address.Port!.Value));
                 }
                 s.Listen(4096);
@@ -193,6 +195,13 @@ public sealed class Master(MasterOptions options)
         }
         return true;
     }
+
+    /// <summary>
+    /// SO_REUSEADDR alone (a restart need not wait out TIME_WAIT). .NET's ReuseAddress also sets
+    /// SO_REUSEPORT on Linux, which would let a second server bind the same port and silently share
+    /// its connections: a port in use must be an error at start-up.
+    /// </summary>
+    private static void ReuseAddress(Socket s) => s.SetRawSocketOption(1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, BitConverter.GetBytes(1));
 
     /// <summary>
     /// TCP_DEFER_ACCEPT on a TLS port (what nginx's "deferred" and Apache's AcceptFilter do): the

@@ -9,6 +9,11 @@ BeforeAll {
     $script:LoopFixture = Join-Path $PSScriptRoot 'fixtures/tiny-httpd-loop'
     $script:ItkPatches = Join-Path $Fixture 'itk-patches'
     $script:Base = New-TestRoot
+    # What-if lines go to the host, so a pwsh of its own shows what a user sees; an object
+    # written to the pipeline shows as OBJECT.
+    function Get-WhatIf([string] $Command) {
+        & (Join-Path $PSHOME 'pwsh') -NoProfile -NonInteractive -Command "Import-Module '$env:ITKPS_MODULE_PATH'; $Command | ForEach-Object { 'OBJECT' }"
+    }
     # A folder as an operator has it: the spec, the distribution's patch, the Source0 tarball.
     function New-SpecFolder([string] $Name, [string] $From = $Fixture) {
         $dir = Join-Path $Base $Name
@@ -22,13 +27,16 @@ BeforeAll {
 
 AfterAll { Remove-Item -Recurse -Force $Base -ErrorAction SilentlyContinue }
 
+
 Describe 'Edit-ItkSpec' {
-    It '-WhatIf shows the diff and writes nothing' {
+    It '-WhatIf shows the diff in its What-if line, writes nothing and returns nothing' {
         $dir = New-SpecFolder 'whatif'
         $before = Get-TreeSnapshot $dir
-        $result = Edit-ItkSpec -Path "$dir/httpd.spec" -WhatIf
-        $result.Changed | Should -BeTrue
-        $result.Diff | Should -Match '\+%package -n httpd-itk'
+        # What-if lines go to the host, so a pwsh of its own shows what a user sees.
+        $seen = Get-WhatIf "Edit-ItkSpec -Path '$dir/httpd.spec' -WhatIf"
+        ($seen -join "`n") | Should -Match 'What if: Performing the operation "Apply 8 mpm-itk edit\(s\):'
+        ($seen -join "`n") | Should -Match '(?m)^\+%package -n httpd-itk'
+        $seen | Should -Not -Contain 'OBJECT'
         Get-TreeSnapshot $dir | Should -Be $before
     }
 
@@ -37,8 +45,9 @@ Describe 'Edit-ItkSpec' {
         $original = Get-Content -Raw "$dir/httpd.spec"
         (Edit-ItkSpec -Path "$dir/httpd.spec").Applied.Count | Should -Be 8
         Get-Content -Raw "$dir/httpd.spec.bak" | Should -Be $original
-        $again = Edit-ItkSpec -Path "$dir/httpd.spec"
-        $again.AlreadyEdited | Should -BeTrue
+        $again = Edit-ItkSpec -Path "$dir/httpd.spec" -Verbose 4>&1
+        $again | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] } | Should -BeNullOrEmpty -Because 'an edited spec is left alone and only -Verbose says so'
+        ($again | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message | Should -Contain "$dir/httpd.spec already has every mpm-itk edit; nothing to change." 
         & rpmspec -P "$dir/httpd.spec" *> $null
         $LASTEXITCODE | Should -Be 0
     }
@@ -130,9 +139,11 @@ Describe 'Edit-ItkSpec, loop shape (%{mpms})' {
     It '-WhatIf shows the diff, itk added to %define mpms, and writes nothing' {
         $dir = New-SpecFolder 'loop-whatif' $LoopFixture
         $before = Get-TreeSnapshot $dir
-        $result = Edit-ItkSpec -Path "$dir/httpd.spec" -WhatIf -WarningAction SilentlyContinue
-        $result.Diff | Should -Match '(?m)^\+%define mpms worker event itk$'
-        $result.Diff | Should -Match '(?m)^\+%package -n httpd-itk$'
+        $seen = Get-WhatIf "Edit-ItkSpec -Path '$dir/httpd.spec' -WhatIf"
+        ($seen -join "`n") | Should -Match '(?m)^\+%define mpms worker event itk$'
+        ($seen -join "`n") | Should -Match '(?m)^\+%package -n httpd-itk$'
+        ($seen -join "`n") | Should -Match 'this tree has no server/mpm/experimental' -Because 'the layout note is part of the What-if line'
+        $seen | Should -Not -Contain 'OBJECT'
         Get-TreeSnapshot $dir | Should -Be $before
     }
 
@@ -146,8 +157,9 @@ Describe 'Edit-ItkSpec, loop shape (%{mpms})' {
         $result.ItkDirectory | Should -Be 'server/mpm/experimental/itk'
         $w | Should -Match 'itk goes to server/mpm/experimental/itk, created in %prep \(this tree has no server/mpm/experimental'
         Get-Content "$dir/httpd.spec" | Should -Contain 'cp server/mpm/unix/prefork/* server/mpm/experimental/itk/'
-        $again = Edit-ItkSpec -Path "$dir/httpd.spec" -WarningAction SilentlyContinue
-        $again.AlreadyEdited | Should -BeTrue
+        Edit-ItkSpec -Path "$dir/httpd.spec" -WarningAction SilentlyContinue | Should -BeNullOrEmpty -Because 'an edited spec is left alone'
+        $again = Edit-ItkSpec -Path "$dir/httpd.spec" -OutFile "$dir/again.spec" -WarningAction SilentlyContinue
+        $again.Changed | Should -BeFalse
         $again.AlreadyPresent | Should -Be $result.Applied
         $loops = rpmspec -P "$dir/httpd.spec" | Where-Object { $_ -match '^for \w+ in ' }
         $loops | Should -Be @('for f in worker event itk; do', 'for f in worker event itk; do', 'for mpm in worker event itk; do')
@@ -260,7 +272,7 @@ Describe 'Enable-ItkHttpd / Disable-ItkHttpd' {
         Get-Content "$HostRoot/etc/sysconfig/httpd" | Should -Contain 'HTTPD=/usr/sbin/httpd.itk'
         Get-Content "$HostRoot/etc/httpd/conf.d/php.conf" | Should -Contain '<IfModule !worker.c>'
         Get-Content -Raw "$HostRoot/etc/sysconfig/httpd.bak" | Should -Be $Sys
-        (Enable-ItkHttpd -Root $HostRoot).Changed | Should -Be @($false, $false)
+        Enable-ItkHttpd -Root $HostRoot | Should -BeNullOrEmpty -Because 'nothing is left to change' 
     }
 
     It 'Disable-ItkHttpd restores both files' {

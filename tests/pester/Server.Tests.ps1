@@ -348,10 +348,10 @@ Describe 'Bad configuration stops start-up with one clear error' {
     }
 
     It 'refuses <Case>' -ForEach @(
-        @{ Case = 'uid 0'; Vhost = "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /tmp`nAssignUserID root root`n</VirtualHost>"; Main = ''; Pattern = 'bad\.conf:1: error: .*uid 0' }
-        @{ Case = 'an unknown user'; Vhost = "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /tmp`nAssignUserID itkt-nobody itkt-nobody`n</VirtualHost>"; Main = ''; Pattern = "bad\.conf:1: error: .*'itkt-nobody' does not exist" }
-        @{ Case = 'ids outside LimitUIDRange'; Vhost = "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /tmp`nAssignUserID itkt-a itkt-a`n</VirtualHost>"; Main = 'LimitUIDRange 60000 60100'; Pattern = 'bad\.conf:1: error: .*outside LimitUIDRange 60000-60100' }
-        @{ Case = 'a missing DocumentRoot'; Vhost = "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /nonexistent/itkps`nAssignUserID itkt-a itkt-a`n</VirtualHost>"; Main = ''; Pattern = "bad\.conf:1: error: .*DocumentRoot '/nonexistent/itkps' does not exist" }
+        @{ Case = 'uid 0'; Vhost = "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /tmp`nAssignUserID root root`n</VirtualHost>"; Main = ''; Pattern = 'bad\.conf:4: error: .*uid 0' }
+        @{ Case = 'an unknown user'; Vhost = "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /tmp`nAssignUserID itkt-nobody itkt-nobody`n</VirtualHost>"; Main = ''; Pattern = "bad\.conf:4: error: .*'itkt-nobody' does not exist" }
+        @{ Case = 'ids outside LimitUIDRange'; Vhost = "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /tmp`nAssignUserID itkt-a itkt-a`n</VirtualHost>"; Main = 'LimitUIDRange 60000 60100'; Pattern = 'bad\.conf:4: error: .*outside LimitUIDRange 60000-60100' }
+        @{ Case = 'a missing DocumentRoot'; Vhost = "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /nonexistent/itkps`nAssignUserID itkt-a itkt-a`n</VirtualHost>"; Main = ''; Pattern = "bad\.conf:3: error: .*DocumentRoot '/nonexistent/itkps' does not exist" }
     ) {
         $r = Start-Bad $Vhost $Main
         $r | Should -BeOfType System.Management.Automation.ErrorRecord
@@ -367,6 +367,20 @@ Describe 'Bad configuration stops start-up with one clear error' {
             $r.FullyQualifiedErrorId | Should -BeLike 'ServerStartFailed,*'
             $r.Exception.Message | Should -Match 'itkps\.conf:3: error: Listen 127\.0\.0\.1:18212'
         } finally { $blocker.Stop() }
+    }
+
+    It 'refuses the port a running itkd serves (no silent sharing through SO_REUSEPORT)' {
+        $first = Join-Path $Base 'first'
+        New-ItkVhost -ConfigRoot $first -Name 'a.itkt.test' -DocumentRoot "$Www/a" -Listen '127.0.0.1:18214' -User 'itkt-a'
+        $running = Start-ItkServer -ConfigRoot $first -ControlSocket "$Base/first.sock" -LogPath "$Base/first.log" -PassThru
+        try {
+            $r = Start-Bad "<VirtualHost 127.0.0.1:18214>`nServerName x.test`nDocumentRoot /tmp`nAssignUserID itkt-a itkt-a`n</VirtualHost>" 'Listen 127.0.0.1:18214'
+            $r.FullyQualifiedErrorId | Should -BeLike 'ServerStartFailed,*'
+            $r.Exception.Message | Should -Match 'itkps\.conf:4: error: Listen 127\.0\.0\.1:18214: Address already in use'
+        } finally {
+            kill -TERM $running.Pid
+            Wait-Process -Id $running.Pid -Timeout 30 -ErrorAction SilentlyContinue
+        }
     }
 }
 

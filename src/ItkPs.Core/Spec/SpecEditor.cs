@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -307,27 +306,9 @@ public sealed class SpecEditor
         }
         string newText = string.Join(nl, output) + (finalNewline ? nl : "");
         if (applied.Count == 0) newText = text;
-        return new SpecEditResult(path, text, newText, applied, present, applied.Count == 0 ? "" : UnifiedDiff(text, newText, path))
+        return new SpecEditResult(path, text, newText, applied, present, applied.Count == 0 ? "" : TextDiff.Unified(text, newText, path, path + " (mpm-itk)"))
         {
             NotNeeded = notNeeded, Tree = tree, LoopMacros = macros.Keys.ToList(),
         };
-    }
-
-    /// <summary>A unified diff from the system's diff(1): the format every operator reads.</summary>
-    public static string UnifiedDiff(string oldText, string newText, string path)
-    {
-        string dir = Directory.CreateTempSubdirectory("itkps-diff-").FullName;
-        try
-        {
-            string a = Path.Combine(dir, "a"), b = Path.Combine(dir, "b");
-            File.WriteAllText(a, oldText); File.WriteAllText(b, newText);
-            var psi = new ProcessStartInfo("diff") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var arg in new[] { "-u", "--label", path, "--label", path + " (mpm-itk)", a, b }) psi.ArgumentList.Add(arg);
-            using var p = Process.Start(psi)!;
-            string output = p.StandardOutput.ReadToEnd();
-            p.WaitForExit();
-            return output;
-        }
-        finally { Directory.Delete(dir, true); }
     }
 }

@@ -3,8 +3,8 @@ using ItkPs.Core.Config;
 
 namespace ItkPs.Core.Tls;
 
-/// <summary>What Get-ItkCertificate says of one TLS vhost's certificate.</summary>
-public sealed record CertificateInfo(
+/// <summary>What is known of one TLS vhost's certificate (Get-ItkCertificate shows it as ItkPs.CertificateInfo).</summary>
+public sealed record CertificateFacts(
     string Name,
     string? Subject,
     IReadOnlyList<string> Sans,
@@ -27,13 +27,13 @@ public sealed record CertificateInfo(
 /// <summary>Reads each TLS vhost's certificate (never its key) for Get-ItkCertificate.</summary>
 public static class CertificateReport
 {
-    public static CertificateInfo Describe(VirtualHost vh, DateTime now)
+    public static CertificateFacts Describe(VirtualHost vh, DateTime now)
     {
         var t = vh.Tls;
         string file = t.CertificateFile ?? "";
         string? keyFile = t.KeyFile;
         if (t.CertificateFile is null)
-            return new CertificateInfo(vh.Name, null, [], null, null, null, null, null, null, false, file, keyFile, vh.User, "SSLEngine on without SSLCertificateFile");
+            return new CertificateFacts(vh.Name, null, [], null, null, null, null, null, null, false, file, keyFile, vh.User, "SSLEngine on without SSLCertificateFile");
         try
         {
             var leaf = CertificateStore.ReadCertificates(t.CertificateFile)[0];
@@ -41,12 +41,12 @@ public static class CertificateReport
             int days = (int)Math.Floor((leaf.NotAfter.ToUniversalTime() - now).TotalDays);
             bool covers = leaf.MatchesHostname(vh.Name);
             string? problem = now > leaf.NotAfter.ToUniversalTime() ? "expired" : !covers ? $"does not cover {vh.Name}" : null;
-            return new CertificateInfo(vh.Name, leaf.Subject, sans, leaf.Issuer, leaf.NotBefore.ToUniversalTime(), leaf.NotAfter.ToUniversalTime(), days,
+            return new CertificateFacts(vh.Name, leaf.Subject, sans, leaf.Issuer, leaf.NotBefore.ToUniversalTime(), leaf.NotAfter.ToUniversalTime(), days,
                 leaf.Thumbprint, leaf.SerialNumber, covers, file, keyFile, vh.User, problem);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or FormatException)
         {
-            return new CertificateInfo(vh.Name, null, [], null, null, null, null, null, null, false, file, keyFile, vh.User, e.Message);
+            return new CertificateFacts(vh.Name, null, [], null, null, null, null, null, null, false, file, keyFile, vh.User, e.Message);
         }
     }
 

@@ -20,6 +20,7 @@ public abstract class CertificateCmdlet : VhostTargetCmdlet
     [ValidateNotNullOrEmpty]
     public string ControlSocket { get; set; } = ServerControl.DefaultSocket;
 
+    /// <summary>Writes the vhost's certificate as Get-ItkCertificate describes it.</summary>
     [Parameter] public SwitchParameter PassThru { get; set; }
 
     /// <summary>
@@ -29,17 +30,14 @@ public abstract class CertificateCmdlet : VhostTargetCmdlet
     /// </summary>
     protected IEnumerable<VirtualHost> TlsTargets()
     {
-        if (ParameterSetName == "InputObject")
-        {
-            foreach (var vh in Targets()) if (CheckTlsVhost(vh)) yield return vh;
-            yield break;
-        }
-        var config = ConfigRoot is null && ConfigFile is not null && File.Exists(ResolvePath(ConfigFile)) ? new ConfigReader().Read(ResolvePath(ConfigFile)) : Root.Read();
-        foreach (var name in Name)
+        string? configFile = ParameterSetName == "InputObject" ? InputObject.Select(v => v.ConfigFile).FirstOrDefault(f => f is not null) : ConfigFile;
+        var config = ConfigRoot is null && configFile is not null && File.Exists(ResolvePath(configFile)) ? new ConfigReader().Read(ResolvePath(configFile)) : Root.Read();
+        var names = ParameterSetName == "InputObject" ? InputObject.Select(v => v.Name).Distinct(StringComparer.OrdinalIgnoreCase).ToArray() : Name;
+        foreach (var name in names)
         {
             var all = config.VirtualHosts.Where(v => string.Equals(v.Name, name, StringComparison.OrdinalIgnoreCase)).ToList();
             var tls = all.Where(IsTlsVhost).ToList();
-            if (all.Count == 0) WriteError(Error(ErrorIds.VhostNotFound, ErrorCategory.ObjectNotFound, name, $"No vhost named '{name}' in {Root.Path}. Get-ItkVhost lists the vhosts there."));
+            if (all.Count == 0) WriteError(Errors.NotFound(ErrorIds.VhostNotFound, name, $"No vhost named '{name}' in {Path.GetDirectoryName(config.MainFile)}. Get-ItkVhost lists the vhosts there."));
             else if (tls.Count == 0) CheckTlsVhost(all[0]);
             foreach (var vh in tls) yield return vh;
         }
@@ -51,7 +49,7 @@ public abstract class CertificateCmdlet : VhostTargetCmdlet
     protected bool CheckTlsVhost(VirtualHost vh)
     {
         if (IsTlsVhost(vh)) return true;
-        WriteError(Error(ErrorIds.NotTlsVhost, ErrorCategory.InvalidArgument, vh,
+        WriteError(Errors.InvalidOperation(ErrorIds.NotTlsVhost, ErrorCategory.InvalidArgument, vh.Name,
             $"{vh.Name} ({vh.File}:{vh.Line}) is not a TLS vhost (no SSLEngine on, port {string.Join(", ", vh.Addresses.Select(a => a.Port))}). New-ItkVhost -Name {vh.Name} -Tls -Listen *:443 writes one beside it."));
         return false;
     }
@@ -60,16 +58,15 @@ public abstract class CertificateCmdlet : VhostTargetCmdlet
     protected bool PointAt(VirtualHost vh, string certificateFile, string? keyFile)
     {
         if (vh.Tls.Engine && vh.Tls.CertificateFile == certificateFile && vh.Tls.KeyFile == keyFile && vh.Tls.ChainFile is null) return false;
-        VhostEditor editor;
-        try { editor = new VhostEditor(ConfigDocument.Load(vh.File), vh.Line); }
-        catch (Exception e) when (e is IOException or InvalidOperationException)
-        {
-            WriteError(Error(ErrorIds.ConfigWriteFailed, ErrorCategory.ReadError, vh, e.Message, e));
-            return false;
-        }
+        if (OpenEditor(vh) is not { } editor) return false;
         Core.Tls.TlsVhostText.Apply(editor, certificateFile, keyFile);
-        return TryWrite(vh.File, editor.ToText(), vh);
+        return TryWrite(vh.File, editor.ToText(), vh.Name);
     }
+
+    /// <summary>The vhost as its file says now (same file, same line), for -PassThru.</summary>
+    protected VirtualHost? Current(VirtualHost vh) =>
+        (vh.ConfigFile is not null && File.Exists(vh.ConfigFile) ? new ConfigReader().Read(vh.ConfigFile) : Root.Read())
+            .VirtualHosts.FirstOrDefault(v => v.File == vh.File && v.Line == vh.Line);
 
     /// <summary>SIGHUP to the running itkd, and its verdict; a rejected reload is ReloadRejected, with itkd's file:line reasons.</summary>
     protected void ReloadServer()
@@ -78,7 +75,7 @@ public abstract class CertificateCmdlet : VhostTargetCmdlet
         var before = ServerControl.TryStatus(socket, TimeSpan.FromSeconds(5));
         if (before is null)
         {
-            WriteError(Error("ServerNotRunning", ErrorCategory.ResourceUnavailable, socket, $"-Reload: no itkd answers on {socket}; the change is written and served once itkd (re)starts."));
+            WriteError(Errors.InvalidOperation(ErrorIds.ServerNotRunning, ErrorCategory.ResourceUnavailable, socket, $"-Reload: no itkd answers on {socket}; the change is written and served once itkd (re)starts."));
             return;
         }
         Syscall.kill(before.Pid, Signum.SIGHUP);
@@ -87,7 +84,7 @@ public abstract class CertificateCmdlet : VhostTargetCmdlet
         while (DateTime.UtcNow < end && !((after = ServerControl.TryStatus(socket, TimeSpan.FromSeconds(5))) is { } s && s.LastReloadAt != before.LastReloadAt))
             Thread.Sleep(50);
         if (after is null || after.LastReloadAt == before.LastReloadAt || after.LastReloadOk != true)
-            WriteError(Error(ErrorIds.ReloadRejected, ErrorCategory.InvalidData, before.ConfigFile,
+            WriteError(Errors.InvalidOperation(ErrorIds.ReloadRejected, ErrorCategory.InvalidData, before.ConfigFile,
                 $"itkd {before.Pid} kept generation {before.Generation}: {(after?.LastReloadOk == false ? after.LastReloadMessage : "no reload reported within 15 s")}"));
     }
 }

@@ -4,14 +4,21 @@ using ItkPs.Core.Tls;
 
 namespace ItkPs.Commands;
 
-/// <summary>
-/// Request-ItkCertificate: a certificate from an ACME CA (Let's Encrypt by default) for a site,
-/// obtained by lego running as the site's user: the HTTP-01 token is written into the site's own
-/// DocumentRoot and served by the site's cleartext vhost, the key is generated and kept by the
-/// site's user in its folder, and root never touches it. The site's TLS vhost is pointed at lego's
-/// files. -Renew renews what is due within -Days (a no-op otherwise): the command a timer runs,
-/// e.g. Get-ItkCertificate -ExpiringWithin 30 | Request-ItkCertificate -Renew -Email … .
-/// </summary>
+/// <summary>Obtains or renews a site's certificate from an ACME CA, as the site's user.</summary>
+/// <remarks>
+/// <para>Runs Debian's lego as the vhost's user (setpriv: its uid, gid and groups, no_new_privs, a clean environment) with HTTP-01 through the site's own DocumentRoot: lego writes the token under .well-known/acme-challenge and the CA fetches it from the site's cleartext vhost, which itkd (or Apache + mpm-itk) serves as that user. The key is generated and kept by the site's user in &lt;config root&gt;/tls/&lt;vhost&gt;/acme; no root process opens it. The TLS vhost of that name is then pointed at lego's files (-Reload makes a running itkd take the new paths).</para>
+/// <para>Lego rather than certbot or dehydrated: one program with no runtime of its own, no root, no configuration file, all its state under one folder (the site's), a webroot mode for HTTP-01, and a renew command that does nothing until a certificate is due. -Renew renews only what expires within -Days, so a timer can run it daily; renewed files at the same paths are served without a reload. Errors: AcmeFailed (with lego's last lines), NotTlsVhost, TlsNeedsUser, CertificateInstallFailed, ReloadRejected.</para>
+/// </remarks>
+/// <example>
+/// <code>Request-ItkCertificate -Name shop.example.com -Email admin@example.com -AcceptTermsOfService -Reload</code>
+/// <para>A certificate from Let's Encrypt for the shop and its aliases; the vhost is pointed at it and itkd reloads.</para>
+/// </example>
+/// <example>
+/// <code>Get-ItkVhost | Where-Object Tls | Request-ItkCertificate -Renew -Email admin@example.com -AcceptTermsOfService</code>
+/// <para>What a daily timer runs: renews each site's certificate that expires within 30 days.</para>
+/// </example>
+/// <seealso cref="GetItkCertificateCommand"/>
+/// <seealso cref="SetItkCertificateCommand"/>
 [Cmdlet(VerbsLifecycle.Request, "ItkCertificate", SupportsShouldProcess = true, DefaultParameterSetName = "Name")]
 [OutputType(typeof(CertificateInfo))]
 public sealed class RequestItkCertificateCommand : CertificateCmdlet
@@ -21,14 +28,16 @@ public sealed class RequestItkCertificateCommand : CertificateCmdlet
     [ValidateNotNullOrEmpty]
     public string Email { get; set; } = "";
 
-    /// <summary>The ACME directory URL (default: Let's Encrypt's production directory).</summary>
+    /// <summary>The ACME directory URL.</summary>
     [Parameter]
+    [PSDefaultValue(Help = "Let's Encrypt, https://acme-v02.api.letsencrypt.org/directory")]
     [ValidateNotNullOrEmpty]
     public string Server { get; set; } = AcmeClient.LetsEncrypt;
 
     /// <summary>A CA certificate (PEM) to trust for the ACME server itself, e.g. a test CA's (LEGO_CA_CERTIFICATES).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [PSDefaultValue(Help = "the system's trusted CAs")]
     public string? CaCertificate { get; set; }
 
     /// <summary>Agree to the CA's terms of service (lego --accept-tos); required, as lego requires it.</summary>
@@ -37,6 +46,7 @@ public sealed class RequestItkCertificateCommand : CertificateCmdlet
     /// <summary>Renew an existing certificate when it expires within -Days; nothing happens otherwise.</summary>
     [Parameter] public SwitchParameter Renew { get; set; }
 
+    /// <summary>With -Renew: renew when the certificate expires within this many days.</summary>
     [Parameter]
     [ValidateRange(1, 365)]
     public int Days { get; set; } = 30;
@@ -49,6 +59,7 @@ public sealed class RequestItkCertificateCommand : CertificateCmdlet
     [ValidateSet("ec256", "ec384", "rsa2048", "rsa4096", "rsa8192")]
     public string KeyType { get; set; } = "ec256";
 
+    /// <summary>How long lego may take, in seconds.</summary>
     [Parameter]
     [ValidateRange(10, 3600)]
     public int TimeoutSeconds { get; set; } = 300;
@@ -57,7 +68,7 @@ public sealed class RequestItkCertificateCommand : CertificateCmdlet
     {
         if (!AcceptTermsOfService)
         {
-            WriteError(Error(ErrorIds.AcmeFailed, ErrorCategory.InvalidArgument, Server, "-AcceptTermsOfService is required: the CA's terms are accepted on the site's behalf."));
+            WriteError(Errors.InvalidArgument(ErrorIds.AcmeFailed, nameof(AcceptTermsOfService), Server, "-AcceptTermsOfService is required: the CA's terms are accepted on the site's behalf."));
             return;
         }
         bool changed = false;
@@ -67,7 +78,7 @@ public sealed class RequestItkCertificateCommand : CertificateCmdlet
             var group = vh.Group is null ? null : Accounts.FindGroup(vh.Group);
             if (user is null || group is null || user.Uid == 0 || vh.DocumentRoot is null)
             {
-                WriteError(Error(ErrorIds.TlsNeedsUser, ErrorCategory.InvalidArgument, vh,
+                WriteError(Errors.InvalidOperation(ErrorIds.TlsNeedsUser, ErrorCategory.InvalidArgument, vh.Name,
                     $"{vh.Name} needs its own user and a DocumentRoot: lego runs as the site's user and answers HTTP-01 from the DocumentRoot."));
                 continue;
             }
@@ -77,7 +88,7 @@ public sealed class RequestItkCertificateCommand : CertificateCmdlet
             try { site = CertificateStore.PrepareSiteDirectory(Root.Path, vh.Name, user, group); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                WriteError(Error(ErrorIds.CertificateInstallFailed, ErrorCategory.WriteError, vh, e.Message, e));
+                WriteError(Errors.Io(ErrorIds.CertificateInstallFailed, write: true, vh.Name, e.Message, e));
                 continue;
             }
             var request = new AcmeRequest(vh.Name, domains, vh.DocumentRoot, user, group, site, Email, Server,
@@ -88,11 +99,11 @@ public sealed class RequestItkCertificateCommand : CertificateCmdlet
             if (!result.Ok)
             {
                 var tail = string.Join(" | ", result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).TakeLast(3));
-                WriteError(Error(ErrorIds.AcmeFailed, ErrorCategory.InvalidResult, vh, $"lego for {vh.Name} (as {user.Name}) failed with exit code {result.ExitCode}: {tail}"));
+                WriteError(Errors.InvalidOperation(ErrorIds.AcmeFailed, ErrorCategory.InvalidResult, vh.Name, $"lego for {vh.Name} (as {user.Name}) failed with exit code {result.ExitCode}: {tail}"));
                 continue;
             }
             changed |= PointAt(vh, result.CertificateFile, result.KeyFile);
-            if (PassThru && Reread(vh) is { } now) WriteObject(CertificateReport.Describe(now, DateTime.UtcNow));
+            if (PassThru && Current(vh) is { } now) WriteObject(new CertificateInfo(CertificateReport.Describe(now, DateTime.UtcNow)));
         }
         // New paths in a vhost need a reload; renewed files in place are picked up by the workers.
         if (Reload && changed) ReloadServer();

@@ -11,12 +11,14 @@ public abstract class SpecCmdlet : PSCmdlet
     [ValidatePattern(@"^\d+\.\d+\.\d+-\d+$")]
     public string ItkVersion { get; set; } = "2.2.17-01";
 
-    /// <summary>The number of the first ITK patch tag; the ten take consecutive numbers.</summary>
+    /// <summary>The number of the first ITK patch tag; the ten patches take consecutive numbers.</summary>
     [Parameter]
     [ValidateRange(1, 99990)]
     public int PatchNumberBase { get; set; } = 402;
 
     protected SpecEditor Editor => new(ItkVersion, PatchNumberBase);
+
+    protected string ResolvePath(string path) => SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
 
     /// <summary>
     /// A tree without server/mpm/experimental (one that moved its MPMs) gets that folder
