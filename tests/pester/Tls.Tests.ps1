@@ -179,7 +179,11 @@ Describe 'Each key is readable and held only by its site' {
         chmod 0644 $key
         $vhostFile = "$bad/vhosts.d/b.itks.test.conf"
         $line = (Select-String -Path $vhostFile -Pattern 'SSLCertificateKeyFile').LineNumber
-        { Start-ItkServer -ConfigRoot $bad -ControlSocket "$bad/itkd.sock" -LogPath "$bad/itkd.log" } | Should -Throw -ErrorId 'ServerStartFailed,ItkPs.Commands.StartItkServerCommand' -ExpectedMessage "*$($vhostFile):$($line): error:*readable by everyone (mode 0644)*"
+        Start-ItkServer -ConfigRoot $bad -ControlSocket "$bad/itkd.sock" -LogPath "$bad/itkd.log" -ErrorVariable refused -ErrorAction SilentlyContinue
+        $refused.Count | Should -Be 1
+        $refused[0].FullyQualifiedErrorId | Should -BeLike 'ServerStartFailed,*'
+        $refused[0].Exception.Message | Should -BeLike "*$($vhostFile):$($line): error:*readable by everyone (mode 0644)*"
+        Test-Path "$bad/itkd.sock" | Should -BeFalse -Because 'itkd did not start'
         $e = @(Test-ItkConfig -ConfigRoot $bad | Where-Object Severity -eq 'Error')
         $e.Count | Should -Be 1
         ($e[0].File, $e[0].Line) | Should -Be @($vhostFile, $line)
