@@ -11,7 +11,8 @@
              itkd on 127.0.0.1:8080 until Ctrl+C (or -Seconds), then removes what it created.
     Bench    itkd against Apache + mpm-itk on the same files (../shared/bench/compare.sh),
              RSS with two busy users, the first request to a cold pool, and the PHP
-             hello page against Apache + mpm-itk + mod_php and nginx + php-fpm (bench/php-bench.sh).
+             hello page against Apache + mpm-itk + mod_php and nginx + php-fpm (bench/php-bench.sh),
+             and HTTPS/HTTP/2 against nginx and Apache + mpm-itk + mod_ssl (bench/tls-bench.sh).
     Package  publishes the staged module with Publish-PSResource to the folder repository
              out/repository (out/repository/ItkPs.<version>.nupkg), ready for Install-PSResource.
 .EXAMPLE
@@ -155,6 +156,9 @@ function Invoke-Bench {
     if ($LASTEXITCODE -ne 0) { throw "bench failed ($LASTEXITCODE)" }
     & bash (Join-Path $Root 'bench/php-bench.sh') (Join-Path $ModuleOut 'itkd/itkd')
     if ($LASTEXITCODE -ne 0) { throw "PHP bench failed ($LASTEXITCODE)" }
+    # HTTPS and HTTP/2: handshakes, keep-alive over TLS and h2 against nginx and Apache + mod_ssl
+    & bash (Join-Path $Root 'bench/tls-bench.sh') (Join-Path $ModuleOut 'itkd/itkd')
+    if ($LASTEXITCODE -ne 0) { throw "TLS bench failed ($LASTEXITCODE)" }
 }
 
 function Invoke-Package {
