@@ -71,7 +71,7 @@ BeforeAll {
         Set-ItkUser -ConfigRoot $Root -Name $name -User $user -FixPermissions | Out-Null
     }
     $sFile = "$Root/vhosts.d/s.itks.test.conf"
-    (Get-Content -Raw $sFile) -replace '</VirtualHost>', "    SSLStrictSNIVHostCheck on`n    Protocols http/1.1`n</VirtualHost>" | Set-Content $sFile -NoNewline
+    (Get-Content -Raw $sFile) -replace '</VirtualHost>', "    SSLStrictSNIVHostCheck on`n    Protocols http/1.1`n    SSLProtocol -all +TLSv1.3`n    SSLCipherSuite TLSv1.3 TLS_CHACHA20_POLY1305_SHA256`n</VirtualHost>" | Set-Content $sFile -NoNewline
     foreach ($t in 'a', 'b') {
         @"
 <VirtualHost 127.0.0.1:$PlainPort>
@@ -131,6 +131,14 @@ Describe 'ALPN picks h2 or http/1.1 (curl, nghttp)' {
         $out = & nghttp -nv -H ':authority: a.itks.test' "https://127.0.0.1:$TlsPort/" 2>&1
         ($out -join "`n") | Should -Match 'The negotiated protocol: h2'
         ($out -join "`n") | Should -Match ':status: 200'
+    }
+
+    It 'honours SSLProtocol and SSLCipherSuite TLSv1.3 per vhost' {
+        function Test-Handshake([string[]] $Options) { ('' | & openssl s_client -connect "127.0.0.1:$TlsPort" -servername s.itks.test @Options 2>&1) -join "`n" }
+        (Test-Handshake @('-tls1_3', '-ciphersuites', 'TLS_CHACHA20_POLY1305_SHA256')) | Should -Match 'Cipher is TLS_CHACHA20_POLY1305_SHA256'
+        (Test-Handshake @('-tls1_3', '-ciphersuites', 'TLS_AES_128_GCM_SHA256')) | Should -Not -Match 'Cipher is TLS_AES_128'
+        (Test-Handshake @('-tls1_2')) | Should -Match 'alert protocol version' -Because 's says SSLProtocol -all +TLSv1.3'
+        ('' | & openssl s_client -connect "127.0.0.1:$TlsPort" -servername a.itks.test -tls1_2 2>&1) -join "`n" | Should -Match 'Cipher is ECDHE-ECDSA' -Because 'a keeps the default protocols'
     }
 
     It 'offers only http/1.1 where the vhost says "Protocols http/1.1"' {
@@ -414,6 +422,16 @@ Describe 'ACME: Request-ItkCertificate runs lego as the site user against pebble
         Request-ItkCertificate -ConfigRoot $Root -Name b.itks.test -Email 'admin@itks.test' -Server "https://127.0.0.1:$AcmePort/dir" -CaCertificate "$Base/ca.pem" `
             -AcceptTermsOfService -Renew -NoRandomSleep -Days 1 -TimeoutSeconds 120
         (Get-ServedFingerprint $TlsPort 'b.itks.test') | Should -Be $before
+    }
+}
+
+Describe 'The certificate cmdlets under -WhatIf' {
+    It 'changes no file: New-ItkVhost -CertificateFile, Set-ItkCertificate, Request-ItkCertificate' {
+        $before = Get-TreeSnapshot $Root
+        New-ItkVhost -ConfigRoot $Root -Name w.itks.test -DocumentRoot "$Www/a" -User itks-a -Listen "127.0.0.1:$TlsPort" -CertificateFile "$Pki/a.crt" -KeyFile "$Pki/a.key" -WhatIf -WarningAction SilentlyContinue
+        Set-ItkCertificate -ConfigRoot $Root -Name a.itks.test -CertificateFile "$Pki/a2.crt" -KeyFile "$Pki/a2.key" -WhatIf -WarningAction SilentlyContinue
+        Request-ItkCertificate -ConfigRoot $Root -Name a.itks.test -Email 'x@itks.test' -Server "https://127.0.0.1:$AcmePort/dir" -AcceptTermsOfService -WhatIf
+        Get-TreeSnapshot $Root | Should -Be $before
     }
 }
 
