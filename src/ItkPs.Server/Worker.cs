@@ -123,6 +123,16 @@ public sealed class Worker(int poolId)
                     HandshakeTimeout = TimeSpan.FromSeconds(Math.Max(snapshot.HeaderTimeoutSeconds, 10)),
                     OnConnection = TlsOptions,
                 });
+                listen.Use(next => async connection =>
+                {
+                    await next(connection);
+                    // close_notify before the socket closes, as Apache and nginx send it: without it an
+                    // OpenSSL client sees an unexpected EOF and drops the session, and its next
+                    // connection cannot resume (a full handshake every time).
+                    if (connection.Features.Get<Microsoft.AspNetCore.Server.Kestrel.Core.Features.ISslStreamFeature>()?.SslStream is { } tls)
+                        try { await tls.ShutdownAsync(); }
+                        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or NotSupportedException) { }
+                });
             });
         });
         var app = builder.Build();

@@ -240,6 +240,16 @@ Describe 'TLS session tickets never resume into another user''s site' {
     }
 }
 
+Describe 'Connections end with close_notify, so OpenSSL clients keep their sessions' {
+    It 'lets openssl s_time resume every connection after the server closed the previous one (HTTP/1.0)' {
+        # an end without close_notify is an "unexpected EOF" to OpenSSL, which then drops the session;
+        # s_time prints one mark per connection: "r" resumed, "*" a full handshake
+        $marks = (& openssl s_time -connect "127.0.0.1:$TlsPort" -www / -reuse -time 1 2>&1 | Where-Object { $_ -match '^[r*]+$' }) -join ''
+        $marks.Length | Should -BeGreaterThan 10
+        $marks | Should -Not -Match '\*' -Because 'a "*" is a connection that could not resume'
+    }
+}
+
 Describe 'Malformed and split ClientHellos never crash the dispatcher nor block other connections' {
     BeforeAll {
         # a real ClientHello, as openssl sends it
