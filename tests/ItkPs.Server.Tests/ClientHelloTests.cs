@@ -230,7 +230,7 @@ public class ClientHelloTests
     // ---------------------------------------------------------------- building hellos
 
     /// <summary>The handshake message of a record, cut into records of the sizes <paramref name="size"/> gives (0: an empty record).</summary>
-    private static byte[] Reframe(byte[] hello, Func<int, int> size)
+    internal static byte[] Reframe(byte[] hello, Func<int, int> size)
     {
         int length = BinaryPrimitives.ReadUInt16BigEndian(hello.AsSpan(3, 2));
         var message = hello.AsSpan(5, length).ToArray();
@@ -245,7 +245,7 @@ public class ClientHelloTests
         return output.ToArray();
     }
 
-    private static byte[] ServerNameList(params (string Name, byte Type)[] names)
+    internal static byte[] ServerNameList(params (string Name, byte Type)[] names)
     {
         var list = new List<byte>();
         foreach (var (name, type) in names)
@@ -259,7 +259,7 @@ public class ClientHelloTests
     }
 
     /// <summary>A TLS 1.2-shaped ClientHello with these extensions, in one record.</summary>
-    private static byte[] Hello(params (ushort Type, byte[] Data)[] extensions)
+    internal static byte[] Hello(params (ushort Type, byte[] Data)[] extensions)
     {
         var body = new List<byte> { 3, 3 };
         body.AddRange(new byte[32]);

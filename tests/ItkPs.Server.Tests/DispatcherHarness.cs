@@ -89,21 +89,25 @@ public sealed class DispatcherHarness : IDisposable
     public volatile bool DispatcherEnded;
     private int _nextPid = 100_000;
 
-    public DispatcherHarness(int pools, Func<int, Mode>? modeOf = null, Func<int, int?>? maxClients = null, int headTimeoutSeconds = 2)
+    /// <param name="tls">A TLS port: the dispatcher reads ClientHellos on it.</param>
+    /// <param name="h2c">Every vhost says "Protocols h2c http/1.1": the dispatcher looks for the HTTP/2 preface.</param>
+    /// <param name="port">The listener's port (0: any).</param>
+    public DispatcherHarness(int pools, Func<int, Mode>? modeOf = null, Func<int, int?>? maxClients = null, int headTimeoutSeconds = 2, bool tls = false, bool h2c = false, int port = 0)
     {
         MasterProcess.RaiseDescriptorLimit();
         _modeOf = modeOf ?? (_ => Mode.Serve);
         _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
         _listener.Listen(4096);
         Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
         var address = new HostAddress("127.0.0.1", Port);
         Snapshot = new Snapshot
         {
             Generation = 1,
-            Listens = [new ListenSpec { Address = address.ToString() }],
+            Listens = [new ListenSpec { Address = address.ToString(), Tls = tls, H2c = h2c }],
             Pools = Enumerable.Range(1, pools).Select(i => new PoolSpec { Id = i, User = $"tenant{i}", Uid = (uint)(5000 + i), Group = $"tenant{i}", Gid = (uint)(5000 + i) }).ToList(),
-            VirtualHosts = Enumerable.Range(1, pools).Select(i => new VirtualHost { Addresses = [address], File = "test.conf", Line = i, Name = $"v{i}.test", MaxClients = maxClients?.Invoke(i), User = $"tenant{i}", Group = $"tenant{i}" }).ToList(),
+            VirtualHosts = Enumerable.Range(1, pools).Select(i => new VirtualHost { Addresses = [address], File = "test.conf", Line = i, Name = $"v{i}.test", MaxClients = maxClients?.Invoke(i), User = $"tenant{i}", Group = $"tenant{i}",
+                Tls = new TlsSettings { Engine = tls }, Protocols = h2c ? ["h2c", "http/1.1"] : [] }).ToList(),
             VhostPools = Enumerable.Range(1, pools).ToList(),
             HeaderTimeoutSeconds = headTimeoutSeconds,
         };
