@@ -38,7 +38,11 @@ public sealed class Worker(int poolId)
     private readonly Dictionary<VirtualHost, ErrorLog> _errorLogs = new(ReferenceEqualityComparer.Instance);
     private readonly List<LogFile> _logFiles = new();
     private readonly object _channelGate = new();
-    private volatile bool _draining;
+    private volatile bool _draining, _trimmed;
+    private int _connections;
+    private long _idleSince = Environment.TickCount64;
+    /// <summary>How long without a connection before the worker trims its working set.</summary>
+    private const int IdleTrimMs = 2000;
     private readonly ConcurrentDictionary<string, Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature> _lifetimes = new();
     /// <summary>What the dispatcher said of each open connection: the vhost it routed to and how it is spoken.</summary>
     private readonly ConcurrentDictionary<string, PassedConnection> _passed = new();
@@ -101,6 +105,8 @@ public sealed class Worker(int poolId)
             // a connection is reported closed whatever happened inside (a failed handshake too).
             ConnectionDelegate Tracked(ConnectionDelegate next) => async connection =>
             {
+                Interlocked.Increment(ref _connections);
+                _trimmed = false;
                 var lifetime = connection.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>();
                 if (lifetime is not null) _lifetimes[connection.ConnectionId] = lifetime;
                 try { await next(connection); }
@@ -108,6 +114,7 @@ public sealed class Worker(int poolId)
                 {
                     _lifetimes.TryRemove(connection.ConnectionId, out _);
                     _passed.TryRemove(connection.ConnectionId, out _);
+                    if (Interlocked.Decrement(ref _connections) == 0) _idleSince = Environment.TickCount64;
                     _requests.TryRemove(connection.ConnectionId, out int served);
                     ReportClosed(connection.ConnectionId, served);
                 }
@@ -187,6 +194,8 @@ public sealed class Worker(int poolId)
         // WaitForShutdown run the host's StopAsync once, which waits for in-flight requests.
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; new Thread(() => Drain(app)) { IsBackground = true }.Start(); });
         app.Start();
+        // What start-up allocated and no longer needs goes back at once (a fresh worker is most of a tenant's cost).
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         Log.Write(LogEvent.WorkerStarted, $"serving {mine.Count} vhost(s) as {pool.User}:{pool.Group} (Kestrel up in {sw.ElapsedMilliseconds} ms)");
         var reader = new Thread(() => ReadChannel(app)) { IsBackground = true, Name = "dispatcher-channel" };
         reader.Start();
@@ -195,6 +204,12 @@ public sealed class Worker(int poolId)
             foreach (var f in _logFiles) f.Flush();
             _certificates.Refresh(); // a renewed certificate is served within a second or two, without a restart
             Reaper.ReapAll(); // in case a SIGCHLD was merged with another
+            // Idle for a moment: give back the free heap and the start-up pages (see WorkingSet).
+            if (!_trimmed && Volatile.Read(ref _connections) == 0 && Environment.TickCount64 - _idleSince > IdleTrimMs)
+            {
+                _trimmed = true;
+                WorkingSet.Trim();
+            }
         }, null, 1000, 1000);
         app.WaitForShutdown();
         // The host has stopped; let every connection finish handing its output to the kernel.
@@ -251,12 +266,20 @@ public sealed class Worker(int poolId)
                             ReportClosed(id, 0);
                             break;
                         }
+                        _open[c.Id] = c.Vhost;
                         _passed[id] = new PassedConnection(c.Vhost, c.Kind);
                         _transport.Add(socket, id, c.Kind);
                         break;
                     case PingMessage p:
                         // Answered from this thread: a pong says every connection sent before the ping was taken.
                         lock (_channelGate) Protocol.Send(Channel, new PongMessage(p.Sequence));
+                        break;
+                    case ResyncMessage:
+                        Resync();
+                        break;
+                    case DrainMessage:
+                        Log.Write(LogEvent.WorkerDraining, $"told to drain after {received} connection(s)");
+                        new Thread(() => Drain(app)) { IsBackground = true, Name = "drain" }.Start();
                         break;
                 }
             }
@@ -270,9 +293,10 @@ public sealed class Worker(int poolId)
     }
 
     /// <summary>
-    /// A graceful end that does not lean on the host's shutdown: connections already handed
-    /// over are still accepted, every connection is asked to close after its current response
-    /// (idle keep-alive ones close at once), and the host stops only when none is left.
+    /// A graceful end, as Apache's graceful restart: connections already handed over are still
+    /// taken, each connection's next response is its last (Connection: close), and an idle
+    /// keep-alive connection is left to its keep-alive timeout rather than closed under a client
+    /// that may be sending on it this very moment. The host stops when none is left.
     /// </summary>
     private void Drain(WebApplication app)
     {
@@ -283,14 +307,7 @@ public sealed class Worker(int poolId)
         // Open counts a connection from hand-over to disposal, so one Kestrel has dequeued but
         // not yet started is waited for too.
         var deadline = DateTime.UtcNow.AddSeconds(DrainSeconds);
-        while (_transport.Open > 0 && DateTime.UtcNow < deadline)
-        {
-            // Only connections that have had a request: a fresh one holds a request the
-            // dispatcher already saw, which must be answered, not dropped.
-            foreach (var (id, l) in _lifetimes)
-                if (_requests.ContainsKey(id)) l.RequestClose();
-            Thread.Sleep(20);
-        }
+        while (_transport.Open > 0 && DateTime.UtcNow < deadline) Thread.Sleep(20);
         Log.Write(LogEvent.WorkerDraining, $"connections done (open {_transport.Open}); stopping");
         app.Lifetime.StopApplication();
     }
@@ -354,6 +371,31 @@ public sealed class Worker(int poolId)
 
     private readonly ConcurrentQueue<(long Id, int Served)> _closed = new();
     private int _flushScheduled;
+    /// <summary>Connections handed over and not yet reported closed, with their vhost (a new dispatcher asks for them).</summary>
+    private readonly ConcurrentDictionary<long, int> _open = new();
+    /// <summary>Taken while a connection leaves <see cref="_open"/> for the report queue and while reports or the list go out, so a new dispatcher never hears of a connection twice or not at all.</summary>
+    private readonly object _openGate = new();
+
+    /// <summary>
+    /// A new dispatcher took this worker over: first every report still queued (about connections
+    /// of the dead dispatcher, which the new one ignores until the list ends), then the connections
+    /// still open, then the end of the list.
+    /// </summary>
+    private void Resync()
+    {
+        lock (_openGate)
+        {
+            FlushClosedLocked();
+            var open = _open.ToArray();
+            lock (_channelGate)
+            {
+                foreach (var chunk in open.Chunk(OpenMessage.MaxItems))
+                    Protocol.Send(Channel, new OpenMessage(chunk.Select(kv => (kv.Key, kv.Value)).ToArray()));
+                Protocol.Send(Channel, new OpenEndMessage(open.Length));
+            }
+            Log.Write(LogEvent.WorkerStarted, $"taken over by a new dispatcher with {open.Length} open connection(s)");
+        }
+    }
 
     /// <summary>
     /// Tells the dispatcher connections are done (it counts MaxClientsVHost by them). Reports wait
@@ -363,7 +405,11 @@ public sealed class Worker(int poolId)
     private void ReportClosed(string connectionId, int served)
     {
         if (!long.TryParse(connectionId, System.Globalization.CultureInfo.InvariantCulture, out long id)) return;
-        _closed.Enqueue((id, served));
+        lock (_openGate)
+        {
+            _open.TryRemove(id, out _);
+            _closed.Enqueue((id, served));
+        }
         if (Interlocked.Exchange(ref _flushScheduled, 1) == 0)
             _ = Task.Delay(1).ContinueWith(_ => FlushClosed(), TaskScheduler.Default);
     }
@@ -373,6 +419,11 @@ public sealed class Worker(int poolId)
         Volatile.Write(ref _flushScheduled, 0);
         // The flag is cleared before the queue is drained: a report queued meanwhile schedules a
         // flush of its own, so none is left behind.
+        lock (_openGate) FlushClosedLocked();
+    }
+
+    private void FlushClosedLocked()
+    {
         var batch = new List<(long, int)>(ClosedMessage.MaxItems);
         while (!_closed.IsEmpty)
         {

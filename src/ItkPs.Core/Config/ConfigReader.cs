@@ -22,6 +22,7 @@ public sealed class ConfigReader
         "authn_core_module", "mod_authn_core.c", "authz_user_module", "mod_authz_user.c",
         "proxy_module", "mod_proxy.c", "proxy_fcgi_module", "mod_proxy_fcgi.c",
         "ssl_module", "mod_ssl.c", "http2_module", "mod_http2.c",
+        "itkd_module", "itkd.c", // itkd itself: <IfModule itkd.c> holds what only itkd reads
     ];
 
     private static readonly HashSet<string> ServerOnly = new(StringComparer.OrdinalIgnoreCase)
@@ -322,6 +323,14 @@ public sealed class ConfigReader
                 if (vh is null) { Error("NiceValue belongs in <VirtualHost>."); return; }
                 if (!int.TryParse(n.Args[0], out int nice)) { Error($"NiceValue '{n.Args[0]}' is not a number."); return; }
                 vh.Nice = nice;
+                return;
+            case "itkdidletimeout":
+                // itkd's own: how long a worker may sit without connections (Apache has no such thing;
+                // wrap it in <IfModule itkd.c> so Apache skips it).
+                if (!Count(1, 1, "one number of seconds")) return;
+                if (!int.TryParse(n.Args[0], out int idle) || idle < 1) { Error($"ItkdIdleTimeout '{n.Args[0]}' is not a number of seconds (1 or more)."); return; }
+                if (scope.Directory is not null) { Error("ItkdIdleTimeout belongs in <VirtualHost> or outside any section."); return; }
+                if (vh is not null) vh.IdleTimeoutSeconds = idle; else _config.IdleTimeoutSeconds = idle;
                 return;
         }
 

@@ -105,6 +105,8 @@ public sealed class VirtualHost
     /// <summary>&lt;Directory&gt;, &lt;Files&gt; and &lt;Location&gt; blocks of this vhost, in file order.</summary>
     public List<DirectoryBlock> Directories { get; init; } = new();
     public List<DirectiveRecord> Directives { get; init; } = new();
+    /// <summary>ItkdIdleTimeout of this vhost: seconds its user's worker may sit without connections.</summary>
+    public int? IdleTimeoutSeconds { get; set; }
     /// <summary>Timeout / CGIScriptTimeout of this vhost, when it sets one.</summary>
     public int? TimeoutSeconds { get; set; }
 
@@ -196,6 +198,8 @@ public sealed class ServerConfig
     /// <summary>The main server's Protocols, inherited by vhosts without their own.</summary>
     public List<string> Protocols { get; set; } = new();
     public DirectiveRecord? ProtocolsDirective { get; set; }
+    /// <summary>ItkdIdleTimeout outside any vhost (else itkd's --worker-idle-timeout).</summary>
+    public int? IdleTimeoutSeconds { get; set; }
     public List<ConfigDiagnostic> Diagnostics { get; } = new();
     /// <summary>Every file that was read, main file first.</summary>
     public List<string> Files { get; } = new();
