@@ -70,19 +70,15 @@ BeforeAll {
             -CertificateFile "$Pki/$cert.crt" -KeyFile "$Pki/$cert.key" -WarningAction SilentlyContinue | Out-Null
         Set-ItkUser -ConfigRoot $Root -Name $name -User $user -FixPermissions | Out-Null
     }
-    $sFile = "$Root/vhosts.d/s.itks.test.conf"
+    $sFile = "$Root/vhosts.d/s.itks.test-ssl.conf"
     (Get-Content -Raw $sFile) -replace '</VirtualHost>', "    SSLStrictSNIVHostCheck on`n    Protocols http/1.1`n    SSLProtocol -all +TLSv1.3`n    SSLCipherSuite TLSv1.3 TLS_CHACHA20_POLY1305_SHA256`n</VirtualHost>" | Set-Content $sFile -NoNewline
+    # the cleartext side of a and b, in files of their own beside the -ssl ones
     foreach ($t in 'a', 'b') {
-        @"
-<VirtualHost 127.0.0.1:$PlainPort>
-    ServerName $t.itks.test
-    DocumentRoot $Www/$t
-    AssignUserID itks-$t itks-$t
-    Protocols h2c http/1.1
-</VirtualHost>
-"@ | Set-Content "$Root/vhosts.d/$t.itks.test-plain.conf"
+        New-ItkVhost -ConfigRoot $Root -Name "$t.itks.test" -DocumentRoot "$Www/$t" -Listen "127.0.0.1:$PlainPort" -User "itks-$t" | Out-Null
+        $plain = "$Root/vhosts.d/$t.itks.test.conf"
+        (Get-Content -Raw $plain) -replace '</VirtualHost>', "    Protocols h2c http/1.1`n</VirtualHost>" | Set-Content $plain -NoNewline
     }
-    Add-Content "$Root/itkps.conf" "Listen 127.0.0.1:$PlainPort`nRequestReadTimeout header=2"
+    Add-Content "$Root/itkps.conf" 'RequestReadTimeout header=2'
 
     # itkd under strace: which process opens what (successful openat, and the clones to tell threads from processes).
     $itkd = Join-Path (Split-Path $env:ITKPS_MODULE_PATH) 'itkd/itkd'
@@ -185,7 +181,7 @@ Describe 'Each key is readable and held only by its site' {
         New-ItkVhost -ConfigRoot $bad -Name b.itks.test -DocumentRoot "$Www/b" -Listen "127.0.0.1:$BadPort" -User itks-b -CertificateFile "$Pki/b.crt" -KeyFile "$Pki/b.key" | Out-Null
         $key = "$bad/tls/b.itks.test/key.pem"
         chmod 0644 $key
-        $vhostFile = "$bad/vhosts.d/b.itks.test.conf"
+        $vhostFile = "$bad/vhosts.d/b.itks.test-ssl.conf"
         $line = (Select-String -Path $vhostFile -Pattern 'SSLCertificateKeyFile').LineNumber
         Start-ItkServer -ConfigRoot $bad -ControlSocket "$bad/itkd.sock" -LogPath "$bad/itkd.log" -ErrorVariable refused -ErrorAction SilentlyContinue
         $refused.Count | Should -Be 1
@@ -348,7 +344,7 @@ Describe 'The same vhost files under Apache + mpm-itk + mod_ssl' {
         $conf = "$Base/apache.conf"
         $vhosts = "$Base/apache-vhosts"
         New-Item -ItemType Directory $vhosts | Out-Null
-        foreach ($f in Get-ChildItem "$Root/vhosts.d/*.itks.test.conf") {
+        foreach ($f in Get-ChildItem "$Root/vhosts.d/*.itks.test-ssl.conf") {
             (Get-Content -Raw $f) -replace "127\.0\.0\.1:$TlsPort", "127.0.0.1:$ApachePort" | Set-Content (Join-Path $vhosts $f.Name)
         }
         # a2 as installed at first: Apache reads what the vhost file says, the renewal test changed it
@@ -419,7 +415,7 @@ Describe 'ACME: Request-ItkCertificate runs lego as the site user against pebble
             -AcceptTermsOfService -Reload -ControlSocket $Sock -TimeoutSeconds 120
         $key = "$Root/tls/b.itks.test/acme/certificates/b.itks.test.key"
         (& stat -c '%U %a' $key) | Should -Be 'itks-b 600'
-        (Select-String -Path "$Root/vhosts.d/b.itks.test.conf" -Pattern 'SSLCertificateKeyFile').Line | Should -Match ([regex]::Escape($key))
+        (Select-String -Path "$Root/vhosts.d/b.itks.test-ssl.conf" -Pattern 'SSLCertificateKeyFile').Line | Should -Match ([regex]::Escape($key))
         Wait-Until { (Get-ServedIssuer $TlsPort 'b.itks.test') -match 'Pebble' } -TimeoutSeconds 15 -What 'the issued certificate'
         (Invoke-Https 'b.itks.test' $null).Status | Should -Be 200
         $cert = Get-ItkCertificate -ConfigRoot $Root -Name b.itks.test

@@ -7,7 +7,7 @@ namespace ItkPs.Commands;
 /// <summary>Creates a virtual host file in Apache syntax, for Apache + mpm-itk and itkd.</summary>
 /// <remarks>
 /// <para>Writes vhosts.d/&lt;Name&gt;.conf under the config root, atomically, with ServerName, ServerAlias, DocumentRoot, AssignUserID, MaxClientsVHost, NiceValue and a &lt;Directory&gt; block. Creates itkps.conf on first use and adds a Listen line for the port if none covers it.</para>
-/// <para>With -CertificateFile (and -KeyFile) or -Tls it writes a TLS vhost, on *:443 unless -Listen says otherwise: SSLEngine on, SSLCertificateFile and SSLCertificateKeyFile, and "Listen 443" (or "Listen address:port https") in itkps.conf. The pair is checked and installed for the site as Set-ItkCertificate installs it (&lt;config root&gt;/tls/&lt;Name&gt;/, owned by -User, 0700; key 0600); -Tls alone points the vhost at that folder, where Set-ItkCertificate or Request-ItkCertificate will put a pair (its handshakes fail until then).</para>
+/// <para>With -CertificateFile (and -KeyFile) or -Tls it writes a TLS vhost, to vhosts.d/&lt;Name&gt;-ssl.conf (beside the site's cleartext vhost), on *:443 unless -Listen says otherwise: SSLEngine on, SSLCertificateFile and SSLCertificateKeyFile, and "Listen 443" (or "Listen address:port https") in itkps.conf. The pair is checked and installed for the site as Set-ItkCertificate installs it (&lt;config root&gt;/tls/&lt;Name&gt;/, owned by -User, 0700; key 0600); -Tls alone points the vhost at that folder, where Set-ItkCertificate or Request-ItkCertificate will put a pair (its handshakes fail until then).</para>
 /// <para>Refuses to replace an existing file unless -Force is given (the old file is kept as .bak), and refuses a name already served on the same port by another file. The user and group must exist and may not be root. Takes objects with Name, DocumentRoot, User and the other parameters as properties from the pipeline (Import-Csv rows).</para>
 /// </remarks>
 /// <example>
@@ -173,7 +173,9 @@ public sealed class NewItkVhostCommand : ItkCmdlet
                 WriteWarning($"The certificate ({pair.Leaf.Subject}) does not cover '{n}': clients will refuse it for that name.");
         }
 
-        string file = root.VhostFile(Name);
+        // A TLS vhost gets a file of its own beside the site's cleartext one (Debian's and certbot's
+        // "-ssl" convention), so both can be written for one name.
+        string file = tls ? Path.Combine(root.VhostFolder, Name.ToLowerInvariant() + "-ssl.conf") : root.VhostFile(Name);
         var config = root.Read();
         var clash = config.VirtualHosts.FirstOrDefault(v =>
             VhostSelector.Matches(v, Name.ToLowerInvariant()) && v.Addresses.Any(a => a.Port == listen.Port)
