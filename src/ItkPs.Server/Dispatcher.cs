@@ -412,8 +412,8 @@ public sealed unsafe class Dispatcher
         var pool = _pools[_snapshot.VhostPools[c.VhostIndex]];
         if (pool.RefusedUntil > Environment.TickCount64)
         {
+            // Logged once, when the master refused the worker (with how long); not per connection.
             _refused++;
-            _limited.Write(LogEvent.PoolHeldBack, $"pool {pool.Spec.User}: {pool.RefusedWhy}; 503");
             Reply(c, 503, "Service Unavailable");
             return;
         }

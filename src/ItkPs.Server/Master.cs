@@ -239,7 +239,7 @@ public sealed class Master(MasterOptions options)
             }).ToList(),
             Pools = pools.Values.OrderBy(p => p.Id).ToList(), VirtualHosts = config.VirtualHosts, VhostPools = vhostPools, Dispatcher = dispatcher,
             UidMin = config.UidRange.Min, UidMax = config.UidRange.Max, GidMin = config.GidRange.Min, GidMax = config.GidRange.Max,
-            HeaderTimeoutSeconds = config.HeaderTimeoutSeconds, MinWorkers = options.MinWorkers, MaxWorkers = options.MaxWorkers,
+            HeaderTimeoutSeconds = config.HeaderTimeoutSeconds, KeepAliveTimeoutSeconds = config.KeepAliveTimeoutSeconds, MinWorkers = options.MinWorkers, MaxWorkers = options.MaxWorkers,
             ServerDirectives = config.Directives, ServerSections = config.Directories,
             TimeoutSeconds = config.TimeoutSeconds, PhpCgi = options.PhpCgi, PhpChildren = options.PhpChildren,
         };

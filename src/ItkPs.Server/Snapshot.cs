@@ -70,6 +70,7 @@ public sealed class Snapshot
     public long GidMin { get; set; }
     public long GidMax { get; set; }
     public int HeaderTimeoutSeconds { get; set; }
+    public int KeepAliveTimeoutSeconds { get; set; } = 5;
     /// <summary>Workers a pool starts with and may grow to (itkd --min-workers / --max-workers).</summary>
     public int MinWorkers { get; set; } = 1;
     public int MaxWorkers { get; set; } = 1;

@@ -100,7 +100,7 @@ public sealed class Worker(int poolId)
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            k.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(5); // Apache's KeepAliveTimeout default
+            k.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(snapshot.KeepAliveTimeoutSeconds); // KeepAliveTimeout, Apache's default 5 s
             // One endpoint per kind of passed connection; the counting middleware is outermost, so
             // a connection is reported closed whatever happened inside (a failed handshake too).
             ConnectionDelegate Tracked(ConnectionDelegate next) => async connection =>

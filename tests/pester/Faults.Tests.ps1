@@ -192,3 +192,16 @@ Describe 'Request heads' {
         $r.Responses[0].Body | Should -Match 'tenant b'
     }
 }
+
+Describe 'The master killed' {
+    It 'kill -9 of the master: its children end on their own, and a new master starts on the same control socket at once' {
+        $old = @($Server.Pid) + (Get-ItkServer -ControlSocket $Sock).Pools.WorkerPids + (Get-ItkServer -ControlSocket $Sock).DispatcherPid
+        kill -9 $Server.Pid
+        Wait-Until { -not ($old | Where-Object { Test-Path "/proc/$_" }) } -TimeoutSeconds 15 -What 'the dispatcher and workers to end'
+        Test-Path $Sock | Should -BeTrue -Because 'a killed master leaves its socket behind'
+        # what systemd's Restart= does (examples/systemd/itkd.service): start it again, no cleaning up by hand
+        $script:Server = Start-ItkServer -ConfigRoot $Root -ControlSocket $Sock -LogPath $LogFile -PassThru -ErrorAction Stop
+        (Get-HttpStatus $Port 'a.itkf.test' '/index.html') | Should -Be 200
+    }
+}
+

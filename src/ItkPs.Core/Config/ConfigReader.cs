@@ -269,6 +269,13 @@ public sealed class ConfigReader
                     else Error($"RequestReadTimeout '{a}': header= needs seconds, e.g. header=20-40.");
                 }
                 return;
+            case "keepalivetimeout":
+                // Apache's: how long a kept-alive connection may sit between requests (default 5 s).
+                if (!Count(1, 1, "one number of seconds")) return;
+                if (!int.TryParse(n.Args[0], out int keep) || keep < 1) { Error($"KeepAliveTimeout '{n.Args[0]}' is not a number of seconds (1 or more)."); return; }
+                if (vh is not null) Warn("KeepAliveTimeout in a <VirtualHost>: itkd applies the server's to every vhost.");
+                else _config.KeepAliveTimeoutSeconds = keep;
+                return;
             case "servername":
                 if (!Count(1, 1, "one host name")) return;
                 string name = StripSchemeAndPort(n.Args[0]);

@@ -198,6 +198,8 @@ public sealed class ServerConfig
     /// <summary>The main server's Protocols, inherited by vhosts without their own.</summary>
     public List<string> Protocols { get; set; } = new();
     public DirectiveRecord? ProtocolsDirective { get; set; }
+    /// <summary>KeepAliveTimeout: how long a kept-alive connection may sit between requests.</summary>
+    public int KeepAliveTimeoutSeconds { get; set; } = 5;
     /// <summary>ItkdIdleTimeout outside any vhost (else itkd's --worker-idle-timeout).</summary>
     public int? IdleTimeoutSeconds { get; set; }
     public List<ConfigDiagnostic> Diagnostics { get; } = new();
