@@ -77,7 +77,14 @@ public sealed class DispatcherHarness : IDisposable
             return Mono.Unix.Native.Syscall.poll(fds, 0) > 0 && (fds[0].revents & (Mono.Unix.Native.PollEvents.POLLHUP | (Mono.Unix.Native.PollEvents)0x2000)) != 0;
         }
 
-        public void Dispose() { Native.close(Fd); }
+        private int _closed;
+
+        /// <summary>
+        /// Closes the worker's end once: a test may end a worker itself and the harness ends them all
+        /// again, and a second close(2) of the number would close whatever descriptor — another
+        /// test's socket or channel, these tests run in parallel — has been given that number since.
+        /// </summary>
+        public void Dispose() { if (Interlocked.Exchange(ref _closed, 1) == 0) Native.close(Fd); }
     }
 
     private readonly Socket _listener;

@@ -13,6 +13,7 @@ namespace ItkPs.Server.Tests;
 /// passed with it, the hello left unread in the socket for the worker's own TLS, and the
 /// dispatcher's own answers (an alert, 400) reaching the client. Ports 18696-18699.
 /// </summary>
+[Collection(AloneCollection.Name)]
 public class DispatcherTlsTests
 {
     private static Socket Connect(DispatcherHarness h)
@@ -141,4 +142,16 @@ public class DispatcherTlsTests
             passed.Dispose();
         }
     }
+}
+
+/// <summary>
+/// Tests that run after the parallel ones, alone: a dispatcher in the test process shares the
+/// descriptor table with every other test, and these measure what a client sees while another
+/// is routed (a close(2) elsewhere in the process of a number that was since reused would show
+/// here as a connection never routed).
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class AloneCollection
+{
+    public const string Name = "alone";
 }
