@@ -27,6 +27,9 @@
         'Stop-ItkServer'
         'Get-ItkServer'
         'Restart-ItkServer'
+        'Set-ItkCertificate'
+        'Get-ItkCertificate'
+        'Request-ItkCertificate'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

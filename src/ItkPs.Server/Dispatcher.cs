@@ -14,6 +14,11 @@ namespace ItkPs.Server;
 /// waits in that worker's own queue, and a worker that stops reading (a tenant may SIGSTOP its
 /// own worker) is found by an unanswered ping, reported to the master, which ends it, and its
 /// waiting connections get 503. A worker can speak only about the connections it was given.
+/// On a TLS port it peeks at the ClientHello instead of a request head and routes by its
+/// server_name (no name, or one no vhost has: the first vhost of the address, as mod_ssl does);
+/// it never opens a certificate or a key — the worker does the handshake as the site's user. On a
+/// cleartext port where a vhost speaks h2c it recognises the HTTP/2 preface and routes by the first
+/// request's :authority.
 /// </summary>
 public sealed unsafe class Dispatcher
 {
@@ -23,6 +28,9 @@ public sealed unsafe class Dispatcher
     /// <summary>How long a worker may leave its channel unread (with connections or a ping waiting) before it is replaced.</summary>
     public const int WedgeMs = 5000;
     private const int PingEveryMs = 1000, SlotWaitMs = 200, WorkerWaitMs = 15000, LingerMs = 2000, TickMs = 250;
+    /// <summary>How long an h2c client that sent the preface and SETTINGS but no HEADERS yet is waited for before its first vhost is taken.</summary>
+    private const int PrefaceWaitMs = 250;
+    private static readonly byte[] PlainHttpOnTlsPort = Encoding.ASCII.GetBytes("400 Bad Request: you're speaking plain HTTP to a TLS port; use https:// to reach this URL.\n");
     /// <summary>Connections on the least busy worker beyond which another worker is started.</summary>
     private const int SpareThreshold = 64;
     /// <summary>Per-worker send buffer: a stopped worker can hold only a few connections in the kernel; the rest wait here and get 503.</summary>
@@ -38,7 +46,7 @@ public sealed unsafe class Dispatcher
     private readonly List<ListenerHandle> _listeners = new();
     private readonly Dictionary<int, PoolRoute> _pools = new();
     private readonly Dictionary<VirtualHost, VhostState> _vhosts = new(ReferenceEqualityComparer.Instance);
-    private readonly Queue<(long Due, Client C, uint Stamp)> _headTimers = new(), _slotTimers = new(), _workerTimers = new(), _lingerTimers = new();
+    private readonly Queue<(long Due, Client C, uint Stamp)> _headTimers = new(), _slotTimers = new(), _workerTimers = new(), _lingerTimers = new(), _prefaceTimers = new();
     private int _headTimeoutMs = 10000;
     private long _nextId, _accepted, _timeouts, _busy, _refused;
     private int _openClients;
@@ -47,7 +55,7 @@ public sealed unsafe class Dispatcher
     private readonly RateLimitedLog _limited = new();
 
     private abstract class Handle { public int Fd; public uint Stamp; }
-    private sealed class ListenerHandle : Handle { public int Index; public IPEndPoint? Bound; }
+    private sealed class ListenerHandle : Handle { public int Index; public IPEndPoint? Bound; public bool Tls, H2c; }
     private sealed class MasterHandle : Handle { }
 
     private enum ClientState { Peeking, WaitingSlot, WaitingWorker, Outbox, Lingering }
@@ -61,6 +69,10 @@ public sealed unsafe class Dispatcher
         public int VhostIndex = -1;
         public int Lingered;
         public uint TimerStamp;
+        /// <summary>From its listener: a TLS port (a ClientHello is peeked), or a cleartext one where h2c is spoken.</summary>
+        public bool Tls, H2c;
+        public bool PrefaceTimerArmed;
+        public ConnectionKind Kind = ConnectionKind.Http1;
     }
 
     private sealed class WorkerLink : Handle
@@ -179,6 +191,7 @@ public sealed unsafe class Dispatcher
         if (_slotTimers.Count > 0) due = Math.Min(due, _slotTimers.Peek().Due);
         if (_workerTimers.Count > 0) due = Math.Min(due, _workerTimers.Peek().Due);
         if (_lingerTimers.Count > 0) due = Math.Min(due, _lingerTimers.Peek().Due);
+        if (_prefaceTimers.Count > 0) due = Math.Min(due, _prefaceTimers.Peek().Due);
         if (_acceptPaused) due = Math.Min(due, _acceptResume);
         return (int)Math.Clamp(due - now, 0, 1000);
     }
@@ -215,7 +228,7 @@ public sealed unsafe class Dispatcher
             }
             _accepted++;
             _openClients++;
-            var c = new Client { Fd = fd, Local = l.Bound ?? LocalEndPoint(fd) };
+            var c = new Client { Fd = fd, Local = l.Bound ?? LocalEndPoint(fd), Tls = l.Tls, H2c = l.H2c };
             Peek(c, 0);
         }
     }
@@ -274,6 +287,8 @@ public sealed unsafe class Dispatcher
             return;
         }
         var head = _peek.AsSpan(0, (int)n);
+        if (c.Tls) { PeekHello(c, events, head); return; }
+        if (c.H2c && head[0] == (byte)'P' && PeekPreface(c, events, head)) return;
         switch (HttpHead.Classify(head))
         {
             case HeadState.Malformed: Reply(c, 400, "Bad Request"); return;
@@ -289,6 +304,82 @@ public sealed unsafe class Dispatcher
         c.Vhost = vhost;
         c.VhostIndex = _vhosts[vhost].Index;
         Route(c);
+    }
+
+    /// <summary>A TLS port: a whole ClientHello is routed by its server_name; plain HTTP gets 400, anything else an alert.</summary>
+    private void PeekHello(Client c, uint events, ReadOnlySpan<byte> bytes)
+    {
+        var state = TlsHello.Parse(bytes, out var hello, out byte alert);
+        switch (state)
+        {
+            case HelloState.PlainHttp: Reply(c, 400, "Bad Request", PlainHttpOnTlsPort); return;
+            case HelloState.Malformed:
+                _limited.Write(LogEvent.BadClientHello, $"from {RemoteOf(c)}: not a ClientHello TLS accepts; alert {alert}");
+                Respond(c, TlsHello.Alert(alert));
+                return;
+            case HelloState.Incomplete when bytes.Length == _peek.Length:
+                _limited.Write(LogEvent.BadClientHello, $"from {RemoteOf(c)}: a ClientHello longer than {_peek.Length} bytes; alert {TlsHello.HandshakeFailure}");
+                Respond(c, TlsHello.Alert(TlsHello.HandshakeFailure));
+                return;
+            case HelloState.Incomplete when (events & (Epoll.PeerClosed | Epoll.HangUp | Epoll.Error)) != 0: Close(c); return;
+            case HelloState.Incomplete: WaitForHead(c); return;
+        }
+        if (c.Registered) { Unregister(c); c.Registered = false; }
+        // No SNI, or a name no vhost of this address has: the address's first vhost (mod_ssl's ssl_find_vhost).
+        var vhost = _selector.Select(c.Local.Address, c.Local.Port, hello!.ServerName);
+        if (vhost is null)
+        {
+            _limited.Write(LogEvent.NoVhost, $"no vhost for {c.Local}");
+            Respond(c, TlsHello.Alert(TlsHello.UnrecognizedName));
+            return;
+        }
+        c.Vhost = vhost;
+        c.VhostIndex = _vhosts[vhost].Index;
+        c.Kind = ConnectionKind.Tls;
+        Route(c);
+    }
+
+    /// <summary>
+    /// A cleartext port where h2c is spoken: the HTTP/2 preface is routed by the first request's
+    /// :authority (to an h2c vhost as h2c; to any other as the HTTP/1 request it then is). False when
+    /// the bytes are not the preface (an HTTP/1 request starting with P).
+    /// </summary>
+    private bool PeekPreface(Client c, uint events, ReadOnlySpan<byte> bytes)
+    {
+        var state = H2cPreface.Parse(bytes, out string? authority);
+        if (state == PrefaceState.NotH2) return false;
+        if (state == PrefaceState.Incomplete && bytes.Length < _peek.Length)
+        {
+            if ((events & (Epoll.PeerClosed | Epoll.HangUp | Epoll.Error)) != 0) { Close(c); return true; }
+            WaitForHead(c);
+            // A client may wait for our SETTINGS before its first request: then it gets the address's first vhost.
+            if (bytes.Length > H2cPreface.Preface.Length && !c.PrefaceTimerArmed) { c.PrefaceTimerArmed = true; _prefaceTimers.Enqueue((Environment.TickCount64 + PrefaceWaitMs, c, c.TimerStamp)); }
+            return true;
+        }
+        // Complete; or malformed or too long: routed without a name, and the worker's Kestrel answers in HTTP/2.
+        RoutePreface(c, state == PrefaceState.Complete ? authority : null);
+        return true;
+    }
+
+    private void RoutePreface(Client c, string? authority)
+    {
+        if (c.Registered) { Unregister(c); c.Registered = false; }
+        var vhost = _selector.Select(c.Local.Address, c.Local.Port, authority);
+        if (vhost is null) { _limited.Write(LogEvent.NoVhost, $"no vhost for {c.Local}"); Close(c); return; }
+        c.Vhost = vhost;
+        c.VhostIndex = _vhosts[vhost].Index;
+        c.Kind = vhost.EffectiveProtocols.Contains(HttpProtocolNames.H2c) ? ConnectionKind.H2c : ConnectionKind.Http1;
+        Route(c);
+    }
+
+    private static string RemoteOf(Client c)
+    {
+        byte* a = stackalloc byte[128];
+        uint len = 128;
+        if (Native.getpeername(c.Fd, a, &len) != 0) return "?";
+        int port = (a[2] << 8) | a[3];
+        var ip = a[0] == 2 ? new IPAddress(new ReadOnlySpan<byte>(a + 4, 4)) : new IPAddress(new ReadOnlySpan<byte>(a + 8, 16));
+        return new IPEndPoint(ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip, port).ToString();
     }
 
     private void WaitForHead(Client c)
@@ -357,7 +448,7 @@ public sealed unsafe class Dispatcher
         link.Open[id] = vs;
         vs.Active++;
         link.LastActive = Environment.TickCount64;
-        var m = new ConnectionMessage(id, vs.Index);
+        var m = new ConnectionMessage(id, vs.Index, c.Kind);
         if (link.Outbox.Count == 0 && TrySend(link, m, c)) return;
         c.State = ClientState.Outbox;
         link.Outbox.Enqueue((m, c));
@@ -409,10 +500,16 @@ public sealed unsafe class Dispatcher
     /// only then close — closing with unread bytes makes the kernel send a reset, and the client
     /// might never see the answer.
     /// </summary>
-    private void Reply(Client c, int status, string reason)
+    private void Reply(Client c, int status, string reason, byte[]? body = null)
     {
-        string body = $"{status} {reason}\n";
-        var bytes = Encoding.ASCII.GetBytes($"HTTP/1.1 {status} {reason}\r\nServer: itkd\r\nContent-Type: text/plain\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}");
+        body ??= Encoding.ASCII.GetBytes($"{status} {reason}\n");
+        var head = Encoding.ASCII.GetBytes($"HTTP/1.1 {status} {reason}\r\nServer: itkd\r\nContent-Type: text/plain\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n");
+        Respond(c, [.. head, .. body]);
+    }
+
+    /// <summary>Sends the dispatcher's own answer (an HTTP response, a TLS alert) and closes lingering, as <see cref="Reply"/> says.</summary>
+    private void Respond(Client c, byte[] bytes)
+    {
         fixed (byte* p = bytes) Native.send(c.Fd, p, (nuint)bytes.Length, Native.MSG_DONTWAIT | Native.MSG_NOSIGNAL);
         Native.shutdown(c.Fd, Native.SHUT_WR);
         c.State = ClientState.Lingering;
@@ -452,9 +549,17 @@ public sealed unsafe class Dispatcher
         Expire(_headTimers, now, c => c.State == ClientState.Peeking, c =>
         {
             _timeouts++;
+            if (c.Tls)
+            {
+                // Nothing to answer in: no TLS session exists yet, and HTTP would be garbage to a TLS client.
+                _limited.Write(LogEvent.ClientTimeout, $"ClientHello not complete within {_headTimeoutMs / 1000} s; closed");
+                Close(c);
+                return;
+            }
             _limited.Write(LogEvent.ClientTimeout, $"request head not complete within {_headTimeoutMs / 1000} s; 408");
             Reply(c, 408, "Request Timeout");
         });
+        Expire(_prefaceTimers, now, c => c.State == ClientState.Peeking, c => RoutePreface(c, null));
         Expire(_slotTimers, now, c => c.State == ClientState.WaitingSlot, c =>
         {
             _busy++;
@@ -659,13 +764,13 @@ public sealed unsafe class Dispatcher
                     var address = _snapshot.Listens[x.Index].Address;
                     var l = new ListenerHandle
                     {
-                        Fd = fd, Index = x.Index,
+                        Fd = fd, Index = x.Index, Tls = _snapshot.Listens[x.Index].Tls, H2c = _snapshot.Listens[x.Index].H2c,
                         Bound = HostAddress.TryParse(address, true, out var a, out _) && a!.Ip is { } ip && a.Port is int port ? new IPEndPoint(ip, port) : null,
                     };
                     _listeners.Add(l);
                     if (_draining) Native.close(fd);
                     else Register(l, Epoll.In);
-                    Log.Write(LogEvent.ListenerReceived, address);
+                    Log.Write(LogEvent.ListenerReceived, l.Tls ? $"{address} (TLS: routed by the ClientHello's server_name)" : l.H2c ? $"{address} (h2c spoken here)" : address);
                     break;
                 case WorkerUpMessage x when _pools.TryGetValue(x.PoolId, out var pool):
                     pool.Requested = Math.Max(0, pool.Requested - 1);

@@ -232,7 +232,11 @@ public sealed class Master(MasterOptions options)
         var snapshot = new Snapshot
         {
             Generation = number, ConfigFile = config.MainFile,
-            Listens = config.Listens.Select(l => Key(l.Address)).Distinct().Select(a => new ListenSpec { Address = a }).ToList(),
+            Listens = config.Listens.DistinctBy(l => Key(l.Address)).Select(l => new ListenSpec
+            {
+                Address = Key(l.Address), Tls = TlsPolicy.IsTlsListen(config, l.Address),
+                H2c = TlsPolicy.Reachable(config, l.Address).Any(v => v.EffectiveProtocols.Contains(HttpProtocolNames.H2c)),
+            }).ToList(),
             Pools = pools.Values.OrderBy(p => p.Id).ToList(), VirtualHosts = config.VirtualHosts, VhostPools = vhostPools, Dispatcher = dispatcher,
             UidMin = config.UidRange.Min, UidMax = config.UidRange.Max, GidMin = config.GidRange.Min, GidMax = config.GidRange.Max,
             HeaderTimeoutSeconds = config.HeaderTimeoutSeconds, KeepAliveTimeoutSeconds = config.KeepAliveTimeoutSeconds, MinWorkers = options.MinWorkers, MaxWorkers = options.MaxWorkers,

@@ -7,74 +7,106 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ItkPs.Server;
 
-/// <summary>The "address" a worker's Kestrel listens on: connections handed over by the dispatcher.</summary>
-public sealed class PassedEndPoint : EndPoint
+/// <summary>
+/// An "address" a worker's Kestrel listens on: the connections the dispatcher hands over of one
+/// kind, each kind with its own ListenOptions (HTTP/1 in the clear, TLS with h2 and http/1.1 by
+/// ALPN, h2c with prior knowledge).
+/// </summary>
+public sealed class PassedEndPoint(ConnectionKind kind) : EndPoint
 {
-    public override string ToString() => "passed-fd";
+    public ConnectionKind Kind { get; } = kind;
+    public override string ToString() => $"passed-fd ({Kind})";
 }
 
 /// <summary>
 /// A Kestrel transport whose connections are sockets received over the dispatcher channel
 /// (SCM_RIGHTS), wrapped by Kestrel's own SocketConnectionContextFactory so everything past
-/// accept is the stock socket transport.
+/// accept is the stock socket transport. One listener per <see cref="ConnectionKind"/>.
 /// </summary>
-public sealed class PassedConnectionListenerFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector, IConnectionListener
+public sealed class PassedConnectionListenerFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
-    // Synchronous continuations: Kestrel's accept loop resumes on the thread that received the
-    // socket (the dispatcher-channel reader, which only hands sockets over) instead of a
-    // thread-pool hop per connection; Kestrel queues the connection's own work anyway.
-    private readonly Channel<ConnectionContext> _incoming = Channel.CreateUnbounded<ConnectionContext>(
-        new UnboundedChannelOptions { SingleReader = false, AllowSynchronousContinuations = true });
     // Inline scheduling: I/O completions run the connection code on the socket thread, saving a
     // thread hop per read; the request handlers here never block.
     private readonly SocketConnectionContextFactory _factory = new(new SocketConnectionFactoryOptions { UnsafePreferInlineScheduling = true }, NullLogger.Instance);
-
-    public EndPoint EndPoint { get; } = new PassedEndPoint();
+    private readonly PassedListener?[] _listeners = new PassedListener?[3];
+    private readonly object _gate = new();
+    private bool _complete;
+    private int _open;
 
     public bool CanBind(EndPoint endpoint) => endpoint is PassedEndPoint;
 
-    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
-        ValueTask.FromResult<IConnectionListener>(this);
-
-    private int _open;
+    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    {
+        var kind = ((PassedEndPoint)endpoint).Kind;
+        lock (_gate)
+        {
+            var l = _listeners[(int)kind] ??= new PassedListener(endpoint);
+            if (_complete) l.Complete();
+            return ValueTask.FromResult<IConnectionListener>(l);
+        }
+    }
 
     /// <summary>Connections handed to Kestrel and not yet disposed (their output not yet all in the kernel).</summary>
     public int Open => Volatile.Read(ref _open);
 
-    /// <summary>Hands a received client socket to Kestrel under the dispatcher's connection id.</summary>
-    public void Add(Socket socket, string connectionId)
+    /// <summary>Hands a received client socket to Kestrel's endpoint of its kind, under the dispatcher's connection id.</summary>
+    public void Add(Socket socket, string connectionId, ConnectionKind kind)
     {
+        var listener = _listeners[(int)kind];
         var context = _factory.Create(socket);
         context.ConnectionId = connectionId;
         Interlocked.Increment(ref _open);
-        if (!_incoming.Writer.TryWrite(new TrackedConnection(context, () => Interlocked.Decrement(ref _open))))
+        if (listener is null || !listener.TryWrite(new TrackedConnection(context, () => Interlocked.Decrement(ref _open))))
         {
             Interlocked.Decrement(ref _open);
-            Log.Write(LogEvent.RequestFailed, $"connection {connectionId} arrived after the listener closed; dropped");
+            Log.Write(LogEvent.RequestFailed, $"connection {connectionId} ({kind}) arrived after the listener closed; dropped");
             socket.Dispose();
         }
     }
 
     /// <summary>No more connections will come (the dispatcher channel closed).</summary>
-    public void Complete() => _incoming.Writer.TryComplete();
-
-    /// <summary>Set once the channel is complete and every queued connection went to Kestrel.</summary>
-    public Task Drained => _incoming.Reader.Completion;
-
-    public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+    public void Complete()
     {
-        try
+        lock (_gate)
         {
-            while (await _incoming.Reader.WaitToReadAsync(cancellationToken))
-                if (_incoming.Reader.TryRead(out var c)) return c;
+            _complete = true;
+            foreach (var l in _listeners) l?.Complete();
         }
-        catch (OperationCanceledException) { }
-        return null;
     }
 
-    public ValueTask UnbindAsync(CancellationToken cancellationToken = default) { Complete(); return ValueTask.CompletedTask; }
+    /// <summary>Set once the channel is complete and every queued connection went to Kestrel.</summary>
+    public Task Drained => Task.WhenAll(_listeners.Where(l => l is not null).Select(l => l!.Completion));
 
     public ValueTask DisposeAsync() { Complete(); _factory.Dispose(); return ValueTask.CompletedTask; }
+
+    /// <summary>The connections of one kind, in the order the dispatcher passed them.</summary>
+    private sealed class PassedListener(EndPoint endpoint) : IConnectionListener
+    {
+        // Synchronous continuations: Kestrel's accept loop resumes on the thread that received the
+        // socket (the dispatcher-channel reader, which only hands sockets over) instead of a
+        // thread-pool hop per connection; Kestrel queues the connection's own work anyway.
+        private readonly Channel<ConnectionContext> _incoming = Channel.CreateUnbounded<ConnectionContext>(
+            new UnboundedChannelOptions { SingleReader = false, AllowSynchronousContinuations = true });
+
+        public EndPoint EndPoint { get; } = endpoint;
+        public bool TryWrite(ConnectionContext c) => _incoming.Writer.TryWrite(c);
+        public void Complete() => _incoming.Writer.TryComplete();
+        public Task Completion => _incoming.Reader.Completion;
+
+        public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                while (await _incoming.Reader.WaitToReadAsync(cancellationToken))
+                    if (_incoming.Reader.TryRead(out var c)) return c;
+            }
+            catch (OperationCanceledException) { }
+            return null;
+        }
+
+        public ValueTask UnbindAsync(CancellationToken cancellationToken = default) { Complete(); return ValueTask.CompletedTask; }
+        public ValueTask DisposeAsync() { Complete(); return ValueTask.CompletedTask; }
+    }
 }
 
 /// <summary>

@@ -78,8 +78,15 @@ public sealed record StatusVhostsMessage(int Sequence, VhostCounter[] Vhosts) : 
 
 public sealed record StatusEndMessage(int Sequence, long Accepted, long Timeouts, long Busy, long Refused, int OpenClients) : Message { public override MessageType Type => MessageType.StatusEnd; }
 
-/// <summary>A client connection for a worker: the dispatcher's id for it and the vhost it picked.</summary>
-public sealed record ConnectionMessage(long Id, int Vhost) : Message { public override MessageType Type => MessageType.Connection; }
+/// <summary>
+/// How a passed connection is to be spoken to, which is the worker endpoint it goes to: HTTP/1.x in
+/// the clear, TLS (the dispatcher read a ClientHello; ALPN then picks h2 or http/1.1), or HTTP/2 in
+/// the clear with prior knowledge (the dispatcher saw the preface).
+/// </summary>
+public enum ConnectionKind : byte { Http1 = 0, Tls = 1, H2c = 2 }
+
+/// <summary>A client connection for a worker: the dispatcher's id for it, the vhost it picked (by Host, SNI or :authority) and its kind.</summary>
+public sealed record ConnectionMessage(long Id, int Vhost, ConnectionKind Kind = ConnectionKind.Http1) : Message { public override MessageType Type => MessageType.Connection; }
 public sealed record PingMessage(int Sequence) : Message { public override MessageType Type => MessageType.Ping; }
 
 /// <summary>Connections a worker has finished: the id it was given and the requests served on it.</summary>
@@ -151,7 +158,7 @@ public static class Protocol
                 foreach (var v in x.Vhosts) { w.I32(v.Vhost); w.I32(v.Active); }
                 break;
             case StatusEndMessage x: w.I32(x.Sequence); w.I64(x.Accepted); w.I64(x.Timeouts); w.I64(x.Busy); w.I64(x.Refused); w.I32(x.OpenClients); break;
-            case ConnectionMessage x: w.I64(x.Id); w.I32(x.Vhost); break;
+            case ConnectionMessage x: w.I64(x.Id); w.I32(x.Vhost); w.U8((byte)x.Kind); break;
             case PingMessage x: w.I32(x.Sequence); break;
             case ClosedMessage x:
                 if (x.Connections.Length is 0 or > ClosedMessage.MaxItems) throw new ArgumentException("a Closed report holds 1..256 connections");
@@ -194,7 +201,7 @@ public static class Protocol
             MessageType.StatusLinks => DecodeLinks(ref r),
             MessageType.StatusVhosts => DecodeVhosts(ref r),
             MessageType.StatusEnd => new StatusEndMessage(r.I32(), r.I64(), r.I64(), r.I64(), r.I64(), r.I32()),
-            MessageType.Connection => new ConnectionMessage(r.I64(), r.I32()),
+            MessageType.Connection => new ConnectionMessage(r.I64(), r.I32(), r.Kind()),
             MessageType.Ping => new PingMessage(r.I32()),
             MessageType.Closed => DecodeClosed(ref r),
             MessageType.Pong => new PongMessage(r.I32()),
@@ -316,6 +323,12 @@ public static class Protocol
         }
         public byte U8() => Take(1)[0];
         public ushort U16() => BinaryPrimitives.ReadUInt16LittleEndian(Take(2));
+        public ConnectionKind Kind()
+        {
+            byte k = Take(1)[0];
+            if (k > (byte)ConnectionKind.H2c) throw new ProtocolException($"unknown connection kind {k}");
+            return (ConnectionKind)k;
+        }
         public int I32() => BinaryPrimitives.ReadInt32LittleEndian(Take(4));
         public long I64() => BinaryPrimitives.ReadInt64LittleEndian(Take(8));
         public string Str()

@@ -7,6 +7,10 @@ namespace ItkPs.Server;
 public sealed class ListenSpec
 {
     public string Address { get; set; } = "";
+    /// <summary>A TLS port ("Listen … https", port 443, or only SSLEngine vhosts): the dispatcher reads a ClientHello, never a request.</summary>
+    public bool Tls { get; set; }
+    /// <summary>A cleartext port where some vhost speaks h2c: the dispatcher looks for the HTTP/2 preface.</summary>
+    public bool H2c { get; set; }
 }
 
 /// <summary>One (uid, gid) of the configuration: the identity a pool of workers runs as, resolved once by the master.</summary>
@@ -100,6 +104,8 @@ public sealed class Snapshot
     {
         Addresses = v.Addresses, File = v.File, Line = v.Line, Name = v.Name, Aliases = v.Aliases,
         MaxClients = v.MaxClients, User = v.User, Group = v.Group,
+        // what the dispatcher routes by: whether the vhost speaks TLS, and h2c (never its certificate's paths)
+        Tls = new TlsSettings { Engine = v.Tls.Engine }, Protocols = v.Protocols,
     };
 
     public byte[] ToBytes() => JsonSerializer.SerializeToUtf8Bytes(this, ServerJson.Default.Snapshot);

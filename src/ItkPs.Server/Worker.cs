@@ -7,6 +7,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -19,7 +21,11 @@ namespace ItkPs.Server;
 /// drops to the pool's user for good before it touches a connection; logs the master would not
 /// open as root it opens afterwards, as the user. It serves the connections the dispatcher passes
 /// with Kestrel; a request on a reused connection for a vhost of another user gets 421 Misdirected
-/// Request with Connection: close and is never served.
+/// Request with Connection: close and is never served (on HTTP/2, 421 for that stream only: the
+/// connection stays usable for the user's own hosts). TLS connections are handshaken here, with
+/// the certificate and key of the vhost the dispatcher picked by SNI, read as the user
+/// (<see cref="SiteCertificates"/>); TLS session tickets are this process's own, so they can only
+/// ever resume into this user's sites.
 /// </summary>
 public sealed class Worker(int poolId)
 {
@@ -38,6 +44,19 @@ public sealed class Worker(int poolId)
     /// <summary>How long without a connection before the worker trims its working set.</summary>
     private const int IdleTrimMs = 2000;
     private readonly ConcurrentDictionary<string, Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature> _lifetimes = new();
+    /// <summary>What the dispatcher said of each open connection: the vhost it routed to and how it is spoken.</summary>
+    private readonly ConcurrentDictionary<string, PassedConnection> _passed = new();
+    private readonly RateLimitedLog _limited = new();
+    private SiteCertificates _certificates = null!;
+    private Snapshot _snapshot = null!;
+
+    /// <summary>A connection as passed: its vhost (an index into the snapshot) and kind; for TLS, the certificate it was handshaken with.</summary>
+    private sealed class PassedConnection(int vhost, ConnectionKind kind)
+    {
+        public int Vhost { get; } = vhost;
+        public ConnectionKind Kind { get; } = kind;
+        public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate { get; set; }
+    }
 
     public int Run()
     {
@@ -48,7 +67,7 @@ public sealed class Worker(int poolId)
             Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
         Log.Relayed = true;
         // --- as root: the snapshot, the priority, then the drop ---
-        var snapshot = Snapshot.Receive();
+        var snapshot = _snapshot = Snapshot.Receive();
         if (snapshot.WorkerPool != poolId) throw new PrivilegeException($"snapshot is for pool {snapshot.WorkerPool}, not {poolId}");
         // Every descriptor from here on is close-on-exec: the channel and the logs were mapped
         // without it, and nothing a CGI or php-cgi starts may inherit them.
@@ -67,6 +86,7 @@ public sealed class Worker(int poolId)
         var files = new StaticFiles();
         using var scripts = new Scripts.ScriptHost(snapshot.PhpCgi, snapshot.PhpChildren);
         var pipeline = new Pipeline(snapshot, files, scripts);
+        _certificates = new SiteCertificates(snapshot, poolId);
 
         var sw = System.Diagnostics.Stopwatch.StartNew();
         // The empty builder: no configuration files to find or watch (the slim one spends
@@ -81,7 +101,9 @@ public sealed class Worker(int poolId)
         {
             k.AddServerHeader = false;
             k.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(snapshot.KeepAliveTimeoutSeconds); // KeepAliveTimeout, Apache's default 5 s
-            k.Listen(new PassedEndPoint(), listen => listen.Use(next => async connection =>
+            // One endpoint per kind of passed connection; the counting middleware is outermost, so
+            // a connection is reported closed whatever happened inside (a failed handshake too).
+            ConnectionDelegate Tracked(ConnectionDelegate next) => async connection =>
             {
                 Interlocked.Increment(ref _connections);
                 _trimmed = false;
@@ -91,11 +113,34 @@ public sealed class Worker(int poolId)
                 finally
                 {
                     _lifetimes.TryRemove(connection.ConnectionId, out _);
+                    _passed.TryRemove(connection.ConnectionId, out _);
                     if (Interlocked.Decrement(ref _connections) == 0) _idleSince = Environment.TickCount64;
                     _requests.TryRemove(connection.ConnectionId, out int served);
                     ReportClosed(connection.ConnectionId, served);
                 }
-            }));
+            };
+            k.Listen(new PassedEndPoint(ConnectionKind.Http1), listen => { listen.Protocols = HttpProtocols.Http1; listen.Use(Tracked); });
+            k.Listen(new PassedEndPoint(ConnectionKind.H2c), listen => { listen.Protocols = HttpProtocols.Http2; listen.Use(Tracked); });
+            k.Listen(new PassedEndPoint(ConnectionKind.Tls), listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1AndHttp2; // ALPN picks, per the vhost's Protocols
+                listen.Use(Tracked);
+                listen.UseHttps(new TlsHandshakeCallbackOptions
+                {
+                    HandshakeTimeout = TimeSpan.FromSeconds(Math.Max(snapshot.HeaderTimeoutSeconds, 10)),
+                    OnConnection = TlsOptions,
+                });
+                listen.Use(next => async connection =>
+                {
+                    await next(connection);
+                    // close_notify before the socket closes, as Apache and nginx send it: without it an
+                    // OpenSSL client sees an unexpected EOF and drops the session, and its next
+                    // connection cannot resume (a full handshake every time).
+                    if (connection.Features.Get<Microsoft.AspNetCore.Server.Kestrel.Core.Features.ISslStreamFeature>()?.SslStream is { } tls)
+                        try { await tls.ShutdownAsync(); }
+                        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or NotSupportedException) { }
+                });
+            });
         });
         var app = builder.Build();
         app.Run(async context =>
@@ -105,19 +150,27 @@ public sealed class Worker(int poolId)
             if (_draining) context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>()?.RequestClose();
             context.Response.Headers.Server = "itkd";
             var local = context.Connection.LocalIpAddress ?? System.Net.IPAddress.Loopback;
-            var vhost = selector.Select(local, context.Connection.LocalPort, context.Request.Headers.Host.ToString());
+            string hostHeader = context.Request.Headers.Host.ToString(); // on HTTP/2, Kestrel's copy of :authority
+            var vhost = selector.Select(local, context.Connection.LocalPort, hostHeader);
+            bool http2 = HttpProtocol.IsHttp2(context.Request.Protocol);
             if (vhost is null || snapshot.VhostPools[index[vhost]] != poolId)
             {
-                // Another user's vhost on this connection: never serve it, never drop silently.
-                Log.Write(LogEvent.MisdirectedRequest, $"Host '{LogText.EscapeControl(context.Request.Headers.Host.ToString())}' belongs to {vhost?.User ?? "no vhost"}; 421");
-                context.Response.StatusCode = StatusCodes.Status421MisdirectedRequest;
-                context.Response.Headers.Connection = "close";
-                // and make Kestrel close it after this response, whatever the client asked for
-                context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>()?.RequestClose();
-                var body = "421 Misdirected Request: this connection serves another site; open a new connection.\n"u8.ToArray();
-                context.Response.ContentType = "text/plain";
-                context.Response.ContentLength = body.Length;
-                await context.Response.Body.WriteAsync(body);
+                // Another user's vhost on this connection: never serve it, never drop silently. On
+                // HTTP/1 the connection ends after the 421; on HTTP/2 only this stream is refused, and
+                // the user's own hosts keep the connection (RFC 9113 9.1.1): GOAWAY would end them too.
+                Log.Write(LogEvent.MisdirectedRequest, $"Host '{LogText.EscapeControl(hostHeader)}' belongs to {vhost?.User ?? "no vhost"}; 421{(http2 ? " on this stream" : "")}");
+                if (!http2)
+                {
+                    context.Response.Headers.Connection = "close";
+                    // and make Kestrel close it after this response, whatever the client asked for
+                    context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>()?.RequestClose();
+                }
+                await Refuse(context, StatusCodes.Status421MisdirectedRequest, "421 Misdirected Request: this connection serves another site; open a new connection.\n");
+                return;
+            }
+            if (TlsRefusal(context, vhost, hostHeader, selector, local) is { } refusal)
+            {
+                await Refuse(context, refusal.Status, refusal.Body);
                 return;
             }
             _errorLogs.TryGetValue(vhost, out var errorLog);
@@ -149,6 +202,7 @@ public sealed class Worker(int poolId)
         using var timer = new Timer(_ =>
         {
             foreach (var f in _logFiles) f.Flush();
+            _certificates.Refresh(); // a renewed certificate is served within a second or two, without a restart
             Reaper.ReapAll(); // in case a SIGCHLD was merged with another
             // Idle for a moment: give back the free heap and the start-up pages (see WorkingSet).
             if (!_trimmed && Volatile.Read(ref _connections) == 0 && Environment.TickCount64 - _idleSince > IdleTrimMs)
@@ -202,8 +256,19 @@ public sealed class Worker(int poolId)
                 {
                     case ConnectionMessage c:
                         received++;
+                        string id = c.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                        var socket = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+                        if (c.Vhost < 0 || c.Vhost >= _snapshot.VirtualHosts.Count || _snapshot.VhostPools[c.Vhost] != poolId)
+                        {
+                            // Only the dispatcher sends these; a vhost not of this pool is a bug there, never served here.
+                            Log.Write(LogEvent.PeerProtocolError, $"connection {id} for vhost {c.Vhost}, which is not one of this worker's; closed");
+                            socket.Dispose();
+                            ReportClosed(id, 0);
+                            break;
+                        }
                         _open[c.Id] = c.Vhost;
-                        _transport.Add(new Socket(new SafeSocketHandle(fd, ownsHandle: true)), c.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                        _passed[id] = new PassedConnection(c.Vhost, c.Kind);
+                        _transport.Add(socket, id, c.Kind);
                         break;
                     case PingMessage p:
                         // Answered from this thread: a pong says every connection sent before the ping was taken.
@@ -245,6 +310,63 @@ public sealed class Worker(int poolId)
         while (_transport.Open > 0 && DateTime.UtcNow < deadline) Thread.Sleep(20);
         Log.Write(LogEvent.WorkerDraining, $"connections done (open {_transport.Open}); stopping");
         app.Lifetime.StopApplication();
+    }
+
+    /// <summary>
+    /// The TLS callback: the options (certificate context, protocols, ciphers, ALPN) of the vhost the
+    /// dispatcher routed this connection to. A vhost without a usable pair fails the handshake, with
+    /// this worker's own log line (Kestrel would only log it as an unhandled exception).
+    /// </summary>
+    private ValueTask<System.Net.Security.SslServerAuthenticationOptions> TlsOptions(TlsHandshakeCallbackContext ctx)
+    {
+        if (!_passed.TryGetValue(ctx.Connection.ConnectionId, out var passed))
+            throw new SiteCertificateException($"connection {ctx.Connection.ConnectionId} is unknown");
+        var options = _certificates.Options(passed.Vhost, out var leaf, out string? why);
+        if (options is null)
+        {
+            var vh = _snapshot.VirtualHosts[passed.Vhost];
+            _limited.Write(LogEvent.TlsHandshakeFailed, $"{vh.Name}: no certificate to serve ({why}); handshake refused");
+            throw new SiteCertificateException(why ?? "no certificate");
+        }
+        passed.Certificate = leaf;
+        return ValueTask.FromResult(options);
+    }
+
+    /// <summary>
+    /// mod_ssl's checks of a request on a TLS connection (ssl_hook_ReadReq), where the request's vhost
+    /// is this user's: SNI without a Host is 400; no SNI where SSLStrictSNIVHostCheck is on (in the
+    /// request's vhost or the handshake's), on a name-based address, is 403; a vhost other than the
+    /// handshake's whose name the connection's certificate does not cover is 421 (the client must
+    /// open a connection for it). Null: serve it.
+    /// </summary>
+    private (int Status, string Body)? TlsRefusal(HttpContext context, VirtualHost vhost, string hostHeader, VhostSelector selector, System.Net.IPAddress local)
+    {
+        if (!_passed.TryGetValue(context.Connection.Id, out var passed) || passed.Kind != ConnectionKind.Tls) return null;
+        var handshake = _snapshot.VirtualHosts[passed.Vhost];
+        string? sni = context.Features.Get<Microsoft.AspNetCore.Connections.Features.ITlsHandshakeFeature>()?.HostName;
+        sni = string.IsNullOrEmpty(sni) ? null : VhostSelector.NormalizeHost(sni);
+        string host = VhostSelector.NormalizeHost(hostHeader);
+        if (sni is not null && host.Length == 0)
+            return (400, $"400 Bad Request: the TLS handshake named {sni} (SNI) but the request names no host.\n");
+        if (sni is null && (vhost.Tls.StrictSni == true || handshake.Tls.StrictSni == true)
+            && selector.Candidates(local, context.Connection.LocalPort).Count > 1)
+            return (403, "403 Forbidden: this site needs a client that sends its name in the TLS handshake (SNI).\n");
+        if (!ReferenceEquals(vhost, handshake) && passed.Certificate is { } cert && !cert.MatchesHostname(host))
+        {
+            Log.Write(LogEvent.MisdirectedRequest, $"Host '{LogText.EscapeControl(hostHeader)}' is not covered by the certificate of {handshake.Name}, which this connection was opened for; 421");
+            return (421, $"421 Misdirected Request: the certificate of this connection does not cover {host}; open a new connection.\n");
+        }
+        return null;
+    }
+
+    /// <summary>A short text answer the worker gives itself (421, 403, 400), with the site's Server header.</summary>
+    private static async Task Refuse(HttpContext context, int status, string text)
+    {
+        var body = System.Text.Encoding.ASCII.GetBytes(text);
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "text/plain";
+        context.Response.ContentLength = body.Length;
+        await context.Response.Body.WriteAsync(body);
     }
 
     private readonly ConcurrentQueue<(long Id, int Served)> _closed = new();

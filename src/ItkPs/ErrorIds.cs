@@ -47,6 +47,13 @@ public static class ErrorIds
     public const string ServerStopTimeout = nameof(ServerStopTimeout);
     public const string ReloadRejected = nameof(ReloadRejected);
     public const string ReloadTimeout = nameof(ReloadTimeout);
+
+    // TLS certificates
+    public const string CertificateInvalid = nameof(CertificateInvalid);
+    public const string CertificateInstallFailed = nameof(CertificateInstallFailed);
+    public const string NotTlsVhost = nameof(NotTlsVhost);
+    public const string TlsNeedsUser = nameof(TlsNeedsUser);
+    public const string AcmeFailed = nameof(AcmeFailed);
 }
 
 /// <summary>

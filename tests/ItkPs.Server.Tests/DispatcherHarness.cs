@@ -77,7 +77,14 @@ public sealed class DispatcherHarness : IDisposable
             return Mono.Unix.Native.Syscall.poll(fds, 0) > 0 && (fds[0].revents & (Mono.Unix.Native.PollEvents.POLLHUP | (Mono.Unix.Native.PollEvents)0x2000)) != 0;
         }
 
-        public void Dispose() { Native.close(Fd); }
+        private int _closed;
+
+        /// <summary>
+        /// Closes the worker's end once: a test may end a worker itself and the harness ends them all
+        /// again, and a second close(2) of the number would close whatever descriptor — another
+        /// test's socket or channel, these tests run in parallel — has been given that number since.
+        /// </summary>
+        public void Dispose() { if (Interlocked.Exchange(ref _closed, 1) == 0) Native.close(Fd); }
     }
 
     private readonly Socket _listener;
@@ -92,21 +99,25 @@ public sealed class DispatcherHarness : IDisposable
     public volatile bool DispatcherEnded;
     private int _nextPid = 100_000;
 
-    public DispatcherHarness(int pools, Func<int, Mode>? modeOf = null, Func<int, int?>? maxClients = null, int headTimeoutSeconds = 2)
+    /// <param name="tls">A TLS port: the dispatcher reads ClientHellos on it.</param>
+    /// <param name="h2c">Every vhost says "Protocols h2c http/1.1": the dispatcher looks for the HTTP/2 preface.</param>
+    /// <param name="port">The listener's port (0: any).</param>
+    public DispatcherHarness(int pools, Func<int, Mode>? modeOf = null, Func<int, int?>? maxClients = null, int headTimeoutSeconds = 2, bool tls = false, bool h2c = false, int port = 0)
     {
         MasterProcess.RaiseDescriptorLimit();
         _modeOf = modeOf ?? (_ => Mode.Serve);
         _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
         _listener.Listen(4096);
         Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
         var address = new HostAddress("127.0.0.1", Port);
         Snapshot = new Snapshot
         {
             Generation = 1,
-            Listens = [new ListenSpec { Address = address.ToString() }],
+            Listens = [new ListenSpec { Address = address.ToString(), Tls = tls, H2c = h2c }],
             Pools = Enumerable.Range(1, pools).Select(i => new PoolSpec { Id = i, User = $"tenant{i}", Uid = (uint)(5000 + i), Group = $"tenant{i}", Gid = (uint)(5000 + i) }).ToList(),
-            VirtualHosts = Enumerable.Range(1, pools).Select(i => new VirtualHost { Addresses = [address], File = "test.conf", Line = i, Name = $"v{i}.test", MaxClients = maxClients?.Invoke(i), User = $"tenant{i}", Group = $"tenant{i}" }).ToList(),
+            VirtualHosts = Enumerable.Range(1, pools).Select(i => new VirtualHost { Addresses = [address], File = "test.conf", Line = i, Name = $"v{i}.test", MaxClients = maxClients?.Invoke(i), User = $"tenant{i}", Group = $"tenant{i}",
+                Tls = new TlsSettings { Engine = tls }, Protocols = h2c ? ["h2c", "http/1.1"] : [] }).ToList(),
             VhostPools = Enumerable.Range(1, pools).ToList(),
             Incarnation = 2, // ids below 2 << 40 belong to an earlier dispatcher
             HeaderTimeoutSeconds = headTimeoutSeconds,

@@ -109,7 +109,7 @@ public class ModuleTests : IClassFixture<ModuleSession>
     [Fact]
     public void OutputTypesAreReadOnlyAndShowNothingButTheirProperties()
     {
-        Assert.Equal(["ConfigDiagnosticInfo", "FileEditInfo", "IsolationFindingInfo", "PermissionChangeInfo", "PoolInfo", "ServerInfo", "SpecEditInfo", "VhostInfo"],
+        Assert.Equal(["CertificateInfo", "ConfigDiagnosticInfo", "FileEditInfo", "IsolationFindingInfo", "PermissionChangeInfo", "PoolInfo", "ServerInfo", "SpecEditInfo", "VhostInfo"],
             OutputTypes.Select(t => t.Name).Order());
         foreach (var t in OutputTypes)
         {
@@ -133,8 +133,8 @@ public class ModuleTests : IClassFixture<ModuleSession>
         using var s = new Scratch();
         var r = _session.Run($"New-ItkVhost -Name shop.test -DocumentRoot '{s.Path}' -ConfigRoot '{s.Path}/etc'; Get-ItkVhost -ConfigRoot '{s.Path}/etc' | Get-Member -MemberType Property | ForEach-Object {{ '{{0}} {{1}}' -f $_.Name, ($_.Definition -replace '^\\S+ \\S+ ', '') }}");
         Assert.Empty(r.Errors);
-        Assert.Equal(["Aliases {get;}", "Cgi {get;}", "ConfigFile {get;}", "DocumentRoot {get;}", "File {get;}", "Group {get;}", "Line {get;}", "Listen {get;}",
-            "MaxClients {get;}", "Name {get;}", "Nice {get;}", "Php {get;}", "User {get;}"], r.Output.Select(o => o.ToString()));
+        Assert.Equal(["Aliases {get;}", "CertificateFile {get;}", "Cgi {get;}", "ConfigFile {get;}", "DocumentRoot {get;}", "File {get;}", "Group {get;}", "Line {get;}", "Listen {get;}",
+            "MaxClients {get;}", "Name {get;}", "Nice {get;}", "Php {get;}", "Tls {get;}", "User {get;}"], r.Output.Select(o => o.ToString()));
     }
 
     [Fact]

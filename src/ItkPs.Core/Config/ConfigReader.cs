@@ -21,6 +21,7 @@ public sealed class ConfigReader
         "auth_basic_module", "mod_auth_basic.c", "authn_file_module", "mod_authn_file.c",
         "authn_core_module", "mod_authn_core.c", "authz_user_module", "mod_authz_user.c",
         "proxy_module", "mod_proxy.c", "proxy_fcgi_module", "mod_proxy_fcgi.c",
+        "ssl_module", "mod_ssl.c", "http2_module", "mod_http2.c",
         "itkd_module", "itkd.c", // itkd itself: <IfModule itkd.c> holds what only itkd reads
     ];
 
@@ -59,6 +60,7 @@ public sealed class ConfigReader
             vh.User = vh.AssignedUser ?? _config.User;
             vh.Group = vh.AssignedGroup ?? _config.Group;
             if (vh.DirectoryIndex.Count == 0) vh.DirectoryIndex = _config.DirectoryIndex;
+            InheritTls(vh);
         }
         return _config;
     }
@@ -73,8 +75,16 @@ public sealed class ConfigReader
             vh.ConfigFile = mainName;
             vh.User = vh.AssignedUser; vh.Group = vh.AssignedGroup;
             if (vh.DirectoryIndex.Count == 0) vh.DirectoryIndex = _config.DirectoryIndex;
+            InheritTls(vh);
         }
         return _config;
+    }
+
+    /// <summary>What a vhost takes from the main server, as Apache merges server configs: SSL* policy and Protocols.</summary>
+    private void InheritTls(VirtualHost vh)
+    {
+        vh.Tls.Inherit(_config.Tls);
+        if (vh.Protocols.Count == 0 && _config.Protocols.Count > 0) { vh.Protocols = _config.Protocols; vh.ProtocolsDirective = _config.ProtocolsDirective; }
     }
 
     private sealed record Scope(VirtualHost? Vhost, DirectoryBlock? Directory)
@@ -206,7 +216,17 @@ public sealed class ConfigReader
                 if (HostAddress.TryParse(n.Args[0], true, out var listen, out var lerr))
                 {
                     if (listen!.Port is null) Error($"Listen {n.Args[0]} has no port.");
-                    else _config.Listens.Add((listen, n.File, n.Line));
+                    else
+                    {
+                        _config.Listens.Add((listen, n.File, n.Line));
+                        if (n.Args.Count == 2)
+                        {
+                            string protocol = n.Args[1].ToLowerInvariant();
+                            if (protocol is not ("http" or "https"))
+                                Warn($"Listen {n.Args[0]} {n.Args[1]}: itkd knows the protocols http and https; this port is served as {(listen.Port == 443 ? "https" : "http")}.");
+                            else _config.ListenProtocols[listen] = protocol;
+                        }
+                    }
                 }
                 else Error($"Listen {lerr}");
                 return;
@@ -334,12 +354,119 @@ public sealed class ConfigReader
             return;
         }
 
-        if (n.Name.StartsWith("SSL", StringComparison.OrdinalIgnoreCase))
-            Warn($"{n.Name}: TLS is not supported by itkd yet; the directive is ignored.");
+        if (n.Name.StartsWith("SSL", StringComparison.OrdinalIgnoreCase) || n.Is("Protocols") || n.Is("ProtocolsHonorOrder"))
+        {
+            if (scope.Directory is not null) { Error($"{n.Name} is not allowed in <{scope.Directory.Kind}>; it belongs in <VirtualHost> or the main server."); return; }
+            TlsDirective(n, record, vh, Warn, Error);
+        }
         else if (n.IsSection)
             Warn($"Unknown section <{n.Name}>: ignored together with its {n.Children.Count} directive(s).");
         else
             Warn($"Unknown directive '{n.Name}': ignored.");
+    }
+
+    /// <summary>mod_ssl's directives and Protocols: kept per vhost (or for the main server, to inherit), or said why not.</summary>
+    private void TlsDirective(ConfigNode n, DirectiveRecord record, VirtualHost? vh, Action<string> warn, Action<string> error)
+    {
+        var tls = vh?.Tls ?? _config.Tls;
+        var a = n.Args;
+        bool? Flag()
+        {
+            if (a.Count == 1 && a[0].Equals("on", StringComparison.OrdinalIgnoreCase)) return true;
+            if (a.Count == 1 && a[0].Equals("off", StringComparison.OrdinalIgnoreCase)) return false;
+            error($"{n.Name} takes on or off.");
+            return null;
+        }
+        string? OnePath()
+        {
+            if (a.Count != 1) { error($"{n.Name} takes one file."); return null; }
+            if (vh is null)
+            {
+                warn($"{n.Name} outside <VirtualHost>: itkd gives each vhost its own certificate and key (each is read by that vhost's user); ignored here.");
+                return null;
+            }
+            return Path.IsPathRooted(a[0]) ? a[0] : Path.GetFullPath(Path.Combine(_config.ServerRoot ?? _baseDir, a[0]));
+        }
+        switch (n.Name.ToLowerInvariant())
+        {
+            case "sslengine":
+                if (a.Count != 1 || !(a[0].Equals("on", StringComparison.OrdinalIgnoreCase) || a[0].Equals("off", StringComparison.OrdinalIgnoreCase) || a[0].Equals("optional", StringComparison.OrdinalIgnoreCase)))
+                {
+                    error("SSLEngine takes on, off or optional.");
+                    return;
+                }
+                if (a[0].Equals("optional", StringComparison.OrdinalIgnoreCase)) { warn("SSLEngine optional (TLS upgrade, RFC 2817) is not supported by itkd; the vhost is served in the clear."); return; }
+                bool engine = a[0].Equals("on", StringComparison.OrdinalIgnoreCase);
+                if (vh is null) { if (engine) warn("SSLEngine on outside <VirtualHost>: itkd serves TLS per vhost; put it in each <VirtualHost> with its certificate."); return; }
+                tls.Engine = engine; tls.EngineDirective = record;
+                return;
+            case "sslcertificatefile":
+                if (OnePath() is not { } cert) return;
+                if (tls.CertificateFile is not null) { warn($"a second SSLCertificateFile (the first is at {tls.CertificateDirective!.File}:{tls.CertificateDirective.Line}): itkd serves one certificate per vhost, the first; this one is ignored."); return; }
+                tls.CertificateFile = cert; tls.CertificateDirective = record;
+                return;
+            case "sslcertificatekeyfile":
+                if (OnePath() is not { } key) return;
+                if (tls.KeyFile is not null) { warn($"a second SSLCertificateKeyFile (the first is at {tls.KeyDirective!.File}:{tls.KeyDirective.Line}): itkd serves one key per vhost, the first; this one is ignored."); return; }
+                tls.KeyFile = key; tls.KeyDirective = record;
+                return;
+            case "sslcertificatechainfile":
+                if (OnePath() is not { } chain) return;
+                tls.ChainFile = chain; tls.ChainDirective = record;
+                return;
+            case "sslprotocol":
+                if (a.Count == 0) { error("SSLProtocol needs protocols, e.g. SSLProtocol -all +TLSv1.2 +TLSv1.3."); return; }
+                tls.Protocol = a.ToList(); tls.ProtocolDirective = record;
+                return;
+            case "sslciphersuite":
+                if (a.Count is < 1 or > 2) { error("SSLCipherSuite takes an optional protocol (SSL or TLSv1.3) and a cipher list."); return; }
+                if (a.Count == 2 && a[0].Equals("TLSv1.3", StringComparison.OrdinalIgnoreCase)) { tls.CipherSuiteTls13 = a[1]; tls.CipherSuiteTls13Directive = record; }
+                else if (a.Count == 2 && !a[0].Equals("SSL", StringComparison.OrdinalIgnoreCase)) error($"SSLCipherSuite {a[0]}: the protocol is SSL (TLS 1.2 and older) or TLSv1.3.");
+                else { tls.CipherSuite = a[^1]; tls.CipherSuiteDirective = record; }
+                return;
+            case "sslstrictsnivhostcheck":
+                if (Flag() is bool strict) tls.StrictSni = strict;
+                return;
+            case "sslsessiontickets":
+                if (Flag() is not bool tickets) return;
+                tls.SessionTickets = tickets;
+                if (!tickets) warn("SSLSessionTickets off: .NET can only turn resumption off as a whole, so session-id resumption is off for this vhost too.");
+                return;
+            case "sslverifyclient":
+                if (a.Count == 1 && a[0].Equals("none", StringComparison.OrdinalIgnoreCase)) return;
+                error($"SSLVerifyClient {string.Join(' ', a)}: itkd does not ask for client certificates, and serving without the check would let anyone in; remove it or serve this vhost with Apache.");
+                return;
+            case "sslhonorcipherorder":
+                warn("SSLHonorCipherOrder: itkd leaves the order of cipher suites to OpenSSL as .NET configures it; ignored.");
+                return;
+            case "sslsessioncache":
+            case "sslsessioncachetimeout":
+            case "sslrandomseed":
+            case "sslpassphrasedialog":
+            case "sslstaplingcache":
+            case "sslmutex":
+            case "sslcryptodevice":
+                warn($"{n.Name}: not needed by itkd (each user's worker keeps its own TLS sessions, and keys cannot have pass phrases); ignored.");
+                return;
+            case "protocols":
+                if (a.Count == 0) { error("Protocols needs one or more of h2, h2c, http/1.1."); return; }
+                var known = new List<string>();
+                foreach (var p in a.Select(p => p.ToLowerInvariant()))
+                {
+                    if (HttpProtocolNames.Known.Contains(p)) { if (!known.Contains(p)) known.Add(p); }
+                    else warn($"Protocols {p}: itkd speaks h2, h2c and http/1.1; {p} is ignored.");
+                }
+                if (known.Count == 0) { error("Protocols names none of h2, h2c, http/1.1: the vhost could not speak at all."); return; }
+                if (vh is not null) { vh.Protocols = known; vh.ProtocolsDirective = record; }
+                else { _config.Protocols = known; _config.ProtocolsDirective = record; }
+                return;
+            case "protocolshonororder":
+                if (Flag() == false) warn("ProtocolsHonorOrder off: itkd always prefers the order of Protocols; ignored.");
+                return;
+            default:
+                warn($"{n.Name}: not supported by itkd; ignored.");
+                return;
+        }
     }
 
     /// <summary>What itkd does not do with a per-request directive, said at start-up rather than found out later.</summary>

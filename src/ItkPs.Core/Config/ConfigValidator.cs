@@ -67,6 +67,8 @@ public static class ConfigValidator
             }
         }
 
+        found.AddRange(TlsValidation.Validate(config, accounts, checkFiles));
+
         if (config.User is not null && accounts.FindUser(config.User) is { Uid: 0 })
         {
             var d = config.UserDirective!;

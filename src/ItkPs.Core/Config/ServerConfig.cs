@@ -110,6 +110,16 @@ public sealed class VirtualHost
     /// <summary>Timeout / CGIScriptTimeout of this vhost, when it sets one.</summary>
     public int? TimeoutSeconds { get; set; }
 
+    /// <summary>mod_ssl's directives of this vhost (the main server's inherited); <see cref="TlsSettings.Engine"/> is SSLEngine on.</summary>
+    public TlsSettings Tls { get; set; } = new();
+
+    /// <summary>The Protocols directive of this vhost (or the main server's), lower case, in order; empty when neither says.</summary>
+    public List<string> Protocols { get; set; } = new();
+    [JsonIgnore] public DirectiveRecord? ProtocolsDirective { get; set; }
+
+    /// <summary>What the vhost speaks: its Protocols, else the default for TLS or cleartext.</summary>
+    [JsonIgnore] public IReadOnlyList<string> EffectiveProtocols => Protocols.Count > 0 ? Protocols : HttpProtocolNames.Default(Tls.Engine);
+
     /// <summary>The main configuration file this vhost was read through.</summary>
     public string? ConfigFile { get; set; }
 
@@ -160,6 +170,8 @@ public sealed class ServerConfig
     public required string MainFile { get; init; }
     public string? ServerRoot { get; set; }
     public List<(HostAddress Address, string File, int Line)> Listens { get; } = new();
+    /// <summary>The protocol argument of a Listen ("https" in "Listen 127.0.0.1:8443 https"), lower case, when one was given.</summary>
+    public Dictionary<HostAddress, string> ListenProtocols { get; } = new();
     public string? User { get; set; }
     public string? Group { get; set; }
     public DirectiveRecord? UserDirective { get; set; }
@@ -181,6 +193,11 @@ public sealed class ServerConfig
     public List<DirectoryBlock> Directories { get; } = new();
     /// <summary>Timeout (and CGIScriptTimeout): how long a CGI or FastCGI script may stay silent.</summary>
     public int TimeoutSeconds { get; set; } = 60;
+    /// <summary>SSL* directives of the main server: what every vhost inherits.</summary>
+    public TlsSettings Tls { get; } = new();
+    /// <summary>The main server's Protocols, inherited by vhosts without their own.</summary>
+    public List<string> Protocols { get; set; } = new();
+    public DirectiveRecord? ProtocolsDirective { get; set; }
     /// <summary>KeepAliveTimeout: how long a kept-alive connection may sit between requests.</summary>
     public int KeepAliveTimeoutSeconds { get; set; } = 5;
     /// <summary>ItkdIdleTimeout outside any vhost (else itkd's --worker-idle-timeout).</summary>

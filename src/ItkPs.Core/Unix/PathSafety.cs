@@ -23,7 +23,13 @@ public static class PathSafety
     /// A missing component is judged by the last directory that exists: whoever may write there
     /// may create the rest.
     /// </summary>
-    public static Writer? UntrustedWriter(string path, IAccountDatabase accounts)
+    public static Writer? UntrustedWriter(string path, IAccountDatabase accounts) => UntrustedWriter(path, accounts, null);
+
+    /// <summary>
+    /// As above, with one more account trusted besides root: a vhost's key may sit in a directory of
+    /// the vhost's own user (who could change it anyway), never in one another user can change.
+    /// </summary>
+    public static Writer? UntrustedWriter(string path, IAccountDatabase accounts, uint? alsoTrusted)
     {
         if (!Path.IsPathRooted(path)) path = Path.GetFullPath(path);
         var pending = new Stack<string>(Components(path).Reverse());
@@ -38,7 +44,7 @@ public static class PathSafety
             if (name == "..") { dir = Path.GetDirectoryName(dir) ?? "/"; if (Check(dir, out stickyOpen) is { } up) return up; continue; }
             string next = dir == "/" ? "/" + name : dir + "/" + name;
             bool exists = Syscall.lstat(next, out var st) == 0;
-            if (stickyOpen && (!exists || st.st_uid != 0))
+            if (stickyOpen && (!exists || (st.st_uid != 0 && st.st_uid != alsoTrusted)))
                 return new Writer(dir, exists ? $"everyone (a sticky directory, but '{name}' is not root's)" : $"everyone (a sticky directory where anyone may create '{name}')");
             if (!exists) return null;
             if ((st.st_mode & FilePermissions.S_IFMT) == FilePermissions.S_IFLNK)
@@ -63,7 +69,7 @@ public static class PathSafety
             sticky = false;
             if (Syscall.stat(d, out var st) != 0) return null;
             var mode = (uint)st.st_mode;
-            if (st.st_uid != 0) return new Writer(d, $"its owner {Name(accounts.FindUser(st.st_uid)?.Name, st.st_uid)}");
+            if (st.st_uid != 0 && st.st_uid != alsoTrusted) return new Writer(d, $"its owner {Name(accounts.FindUser(st.st_uid)?.Name, st.st_uid)}");
             bool isSticky = (mode & 0x200) != 0;
             bool groupWrites = (mode & 0x10) != 0 && st.st_gid != 0, othersWrite = (mode & 0x2) != 0;
             if ((groupWrites || othersWrite) && isSticky) { sticky = true; return null; }

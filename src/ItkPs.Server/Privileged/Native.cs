@@ -71,6 +71,9 @@ internal static unsafe partial class Native
     public static partial int getsockname(int fd, byte* address, uint* length);
 
     [LibraryImport("libc", SetLastError = true)]
+    public static partial int getpeername(int fd, byte* address, uint* length);
+
+    [LibraryImport("libc", SetLastError = true)]
     public static partial int getrlimit(int resource, ulong* limits);
 
     [LibraryImport("libc", SetLastError = true)]

@@ -7,6 +7,7 @@ namespace ItkPs.Commands;
 /// <summary>Creates a virtual host file in Apache syntax, for Apache + mpm-itk and itkd.</summary>
 /// <remarks>
 /// <para>Writes vhosts.d/&lt;Name&gt;.conf under the config root, atomically, with ServerName, ServerAlias, DocumentRoot, AssignUserID, MaxClientsVHost, NiceValue and a &lt;Directory&gt; block. Creates itkps.conf on first use and adds a Listen line for the port if none covers it.</para>
+/// <para>With -CertificateFile (and -KeyFile) or -Tls it writes a TLS vhost, to vhosts.d/&lt;Name&gt;-ssl.conf (beside the site's cleartext vhost), on *:443 unless -Listen says otherwise: SSLEngine on, SSLCertificateFile and SSLCertificateKeyFile, and "Listen 443" (or "Listen address:port https") in itkps.conf. The pair is checked and installed for the site as Set-ItkCertificate installs it (&lt;config root&gt;/tls/&lt;Name&gt;/, owned by -User, 0700; key 0600); -Tls alone points the vhost at that folder, where Set-ItkCertificate or Request-ItkCertificate will put a pair (its handshakes fail until then).</para>
 /// <para>Refuses to replace an existing file unless -Force is given (the old file is kept as .bak), and refuses a name already served on the same port by another file. The user and group must exist and may not be root. Takes objects with Name, DocumentRoot, User and the other parameters as properties from the pipeline (Import-Csv rows).</para>
 /// </remarks>
 /// <example>
@@ -21,8 +22,13 @@ namespace ItkPs.Commands;
 /// <code>New-ItkVhost -Name blog.example.com -DocumentRoot /srv/www/blog -User blog -Php FastCgi -Cgi</code>
 /// <para>A vhost whose .php files and *.cgi programs run as the user blog, under Apache + mpm-itk + mod_php and under itkd alike.</para>
 /// </example>
+/// <example>
+/// <code>New-ItkVhost -Name shop.example.com -DocumentRoot /srv/www/shop -User shop -CertificateFile shop.crt -KeyFile shop.key</code>
+/// <para>The shop on *:443 with SSLEngine on; the pair is installed in /etc/itkps/tls/shop.example.com/ for the user shop, whose worker alone reads the key.</para>
+/// </example>
 /// <seealso cref="SetItkVhostCommand"/>
 /// <seealso cref="SetItkUserCommand"/>
+/// <seealso cref="SetItkCertificateCommand"/>
 [Cmdlet(VerbsCommon.New, "ItkVhost", SupportsShouldProcess = true)]
 [OutputType(typeof(VhostInfo))]
 public sealed class NewItkVhostCommand : ItkCmdlet
@@ -57,9 +63,32 @@ public sealed class NewItkVhostCommand : ItkCmdlet
     public string? Group { get; set; }
 
     /// <summary>The &lt;VirtualHost&gt; address, *:port or ip:port.</summary>
+    [PSDefaultValue(Help = "*:80, or *:443 for a TLS vhost")]
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
-    public string Listen { get; set; } = "*:80";
+    public string? Listen { get; set; }
+
+    /// <summary>A TLS vhost: SSLEngine on, on port 443 unless -Listen says otherwise; its pair goes in the site's folder (see -CertificateFile, Set-ItkCertificate, Request-ItkCertificate).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public SwitchParameter Tls { get; set; }
+
+    /// <summary>The certificate (PEM: leaf, optionally its chain, optionally its key) to install for the site; implies -Tls.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    [PSDefaultValue(Help = "none: with -Tls alone the vhost points at its site folder")]
+    public string? CertificateFile { get; set; }
+
+    /// <summary>The private key (PEM, unencrypted) of -CertificateFile, when it is not in that file.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    [PSDefaultValue(Help = "the key in -CertificateFile")]
+    public string? KeyFile { get; set; }
+
+    /// <summary>More intermediate certificates, appended to the installed certificate file.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    [PSDefaultValue(Help = "no more intermediates")]
+    public string? ChainFile { get; set; }
 
     /// <summary>MaxClientsVHost: the most simultaneous requests for this vhost; over it clients get 503.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
@@ -103,10 +132,12 @@ public sealed class NewItkVhostCommand : ItkCmdlet
                 $"-Alias '{a}' is not a host name or a wildcard like *.example.com."));
             return;
         }
-        if (!HostAddress.TryParse(Listen, false, out var listen, out var listenError) || listen!.Port is null)
+        bool tls = Tls || CertificateFile is not null;
+        string listenText = Listen ?? (tls ? "*:443" : "*:80");
+        if (!HostAddress.TryParse(listenText, false, out var listen, out var listenError) || listen!.Port is null)
         {
-            WriteError(Errors.InvalidArgument(ErrorIds.InvalidListen, nameof(Listen), Listen,
-                $"-Listen '{Listen}': {listenError ?? "give a port, e.g. *:80 or 127.0.0.1:8080"}"));
+            WriteError(Errors.InvalidArgument(ErrorIds.InvalidListen, nameof(Listen), listenText,
+                $"-Listen '{listenText}': {listenError ?? "give a port, e.g. *:80 or 127.0.0.1:8080"}"));
             return;
         }
         if (User is null && Group is not null)
@@ -118,7 +149,33 @@ public sealed class NewItkVhostCommand : ItkCmdlet
         string? group = User is null ? null : Group ?? PrimaryGroup(User);
         if (User is not null && !CheckIdentity(User, group!, Name)) return;
 
-        string file = root.VhostFile(Name);
+        if (KeyFile is not null && CertificateFile is null || ChainFile is not null && CertificateFile is null)
+        {
+            WriteError(Errors.InvalidArgument(ErrorIds.CertificateInvalid, KeyFile is not null ? nameof(KeyFile) : nameof(ChainFile), Name, "-KeyFile and -ChainFile go with -CertificateFile."));
+            return;
+        }
+        if (tls && User is null)
+        {
+            WriteError(Errors.InvalidArgument(ErrorIds.TlsNeedsUser, nameof(User), Name,
+                "A TLS vhost needs -User: its key belongs to the site's user, whose worker alone reads it."));
+            return;
+        }
+        Core.Tls.CertificatePair? pair = null;
+        if (CertificateFile is not null)
+        {
+            try { pair = Core.Tls.CertificateStore.Read(ResolvePath(CertificateFile), KeyFile is null ? null : ResolvePath(KeyFile), ChainFile is null ? null : ResolvePath(ChainFile)); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+            {
+                WriteError(Errors.Failed(ErrorIds.CertificateInvalid, ErrorCategory.InvalidData, CertificateFile, e, e.Message));
+                return;
+            }
+            foreach (var n in new[] { Name }.Concat(Alias).Where(n => !pair.Leaf.MatchesHostname(n)))
+                WriteWarning($"The certificate ({pair.Leaf.Subject}) does not cover '{n}': clients will refuse it for that name.");
+        }
+
+        // A TLS vhost gets a file of its own beside the site's cleartext one (Debian's and certbot's
+        // "-ssl" convention), so both can be written for one name.
+        string file = tls ? Path.Combine(root.VhostFolder, Name.ToLowerInvariant() + "-ssl.conf") : root.VhostFile(Name);
         var config = root.Read();
         var clash = config.VirtualHosts.FirstOrDefault(v =>
             VhostSelector.Matches(v, Name.ToLowerInvariant()) && v.Addresses.Any(a => a.Port == listen.Port)
@@ -137,17 +194,43 @@ public sealed class NewItkVhostCommand : ItkCmdlet
         }
 
         var spec = new VhostSpec(Name, docRoot, Alias, User, group, listen, MaxClients, Nice, Php, Cgi);
-        if (!ShouldProcess(file, $"Create vhost {Name} ({listen}, {(User is null ? "server user" : $"{User}:{group}")}, {docRoot}{(Php == PhpMode.FastCgi ? ", PHP" : "")}{(Cgi ? ", CGI" : "")})")) return;
+        if (!ShouldProcess(file, $"Create vhost {Name} ({listen}{(tls ? ", TLS" : "")}, {(User is null ? "server user" : $"{User}:{group}")}, {docRoot}{(Php == PhpMode.FastCgi ? ", PHP" : "")}{(Cgi ? ", CGI" : "")})")) return;
         if (!Directory.Exists(docRoot))
             WriteWarning($"DocumentRoot '{docRoot}' does not exist yet; create it before the vhost is served.");
 
-        try { root.EnsureMainFile(listen, Accounts); }
+        string text = Core.Hosting.ConfigRoot.NewVhostText(spec);
+        if (tls)
+        {
+            string site = Core.Tls.CertificateStore.SiteDirectory(root.Path, Name);
+            var paths = (Cert: Path.Combine(site, Core.Tls.CertificateStore.CertificateName), Key: Path.Combine(site, Core.Tls.CertificateStore.KeyName));
+            if (pair is not null)
+            {
+                try
+                {
+                    var installed = Core.Tls.CertificateStore.Install(root.Path, Name, Accounts.FindUser(User!)!, Accounts.FindGroup(group!)!, pair);
+                    paths = (installed.CertificateFile, installed.KeyFile);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    WriteError(Errors.Io(ErrorIds.CertificateInstallFailed, write: true, Name, e.Message, e));
+                    return;
+                }
+            }
+            else WriteWarning($"{Name} has no certificate yet: its TLS handshakes fail until Set-ItkCertificate or Request-ItkCertificate installs one in {site}.");
+            text = Core.Tls.TlsVhostText.NewVhostText(spec, file, paths.Cert, paths.Key);
+        }
+
+        try
+        {
+            if (tls) Core.Tls.TlsVhostText.EnsureTlsListen(root, listen, Accounts);
+            root.EnsureMainFile(listen, Accounts);
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             WriteError(Errors.Io(ErrorIds.ConfigWriteFailed, write: true, root.MainFile, $"Cannot write '{root.MainFile}': {e.Message}", e));
             return;
         }
-        if (!TryWrite(file, Core.Hosting.ConfigRoot.NewVhostText(spec), Name)) return;
+        if (!TryWrite(file, text, Name)) return;
         if (PassThru) WriteObject(ReadBack(Name));
     }
 }

@@ -6,6 +6,7 @@ namespace ItkPs.Commands;
 /// <summary>Checks the configuration as apachectl -t would with mpm-itk, and reports findings as objects.</summary>
 /// <remarks>
 /// <para>Reports syntax errors, unknown directives (warnings), users and groups that do not exist, uid or gid 0, ids outside LimitUIDRange/LimitGIDRange, missing DocumentRoots, a ServerName used twice on one address, MaxClientsVHost not above 0 and NiceValue outside -20..19. Each finding has Severity, File, Line and Message; the line is the directive's (AssignUserID, NiceValue, ...), else the &lt;VirtualHost&gt;'s.</para>
+/// <para>For TLS vhosts: SSLEngine on without SSLCertificateFile; an SSLProtocol or SSLCipherSuite that leaves nothing (evaluated by the system's libssl); a private key not owned by the vhost's user or root, readable or writable by another account, or on a path someone else can change (errors, as itkd refuses to start with them); a certificate or key that does not exist yet, and SSL directives itkd cannot honour (warnings); cleartext vhosts on a TLS port and TLS vhosts on a cleartext one. Keys are only stat'ed, never opened.</para>
 /// </remarks>
 /// <example>
 /// <code>Test-ItkConfig | Where-Object Severity -eq Error</code>

@@ -7,6 +7,7 @@ namespace ItkPs.Commands;
 /// <summary>Audits the DocumentRoots of virtual hosts for files other users could read.</summary>
 /// <remarks>
 /// <para>Walks each DocumentRoot without following symlinks and reports what would break per-user isolation: files or directories readable by others (WorldReadable), writable by others, readable through a group that someone besides the vhost user belongs to, owned by another user, and symlinks pointing outside the DocumentRoot. Secrets (.htpasswd, .htaccess, PHP, configuration files) are marked Sensitive and High severity.</para>
+/// <para>A TLS vhost's private key is audited too: readable by everyone (WorldReadable), through a group someone besides the site's user is in (GroupReadableByOthers), or owned by another account than the site's user or root (OwnerMismatch); all Sensitive.</para>
 /// <para>Each finding gives the command that fixes it; no output means nothing was found. Set-ItkUser -FixPermissions fixes them all.</para>
 /// </remarks>
 /// <example>
@@ -42,7 +43,8 @@ public sealed class TestItkVhostCommand : ItkCmdlet
             if (found.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(n))
                 WriteError(Errors.NotFound(ErrorIds.VhostNotFound, n, $"No vhost named '{n}' in {Root.Path}."));
             foreach (var vh in found)
-                foreach (var finding in IsolationAuditor.Audit(vh, Accounts))
+                // the DocumentRoot, then the vhost's TLS key if it has one
+                foreach (var finding in IsolationAuditor.Audit(vh, Accounts).Concat(KeyAudit.Audit(vh, Accounts)))
                     WriteObject(new IsolationFindingInfo(finding));
         }
     }

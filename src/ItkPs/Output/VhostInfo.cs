@@ -24,6 +24,8 @@ public sealed class VhostInfo
         File = vh.File;
         Line = vh.Line;
         ConfigFile = vh.ConfigFile;
+        Tls = vh.Tls.Engine;
+        CertificateFile = vh.Tls.CertificateFile;
     }
 
     /// <summary>The ServerName; empty for a vhost that has none.</summary>
@@ -50,6 +52,10 @@ public sealed class VhostInfo
     public int Line { get; }
     /// <summary>The main configuration file it was read through (binds Set-ItkVhost's -ConfigFile).</summary>
     public string? ConfigFile { get; }
+    /// <summary>True for a TLS vhost (SSLEngine on).</summary>
+    public bool Tls { get; }
+    /// <summary>Its SSLCertificateFile, when it has one.</summary>
+    public string? CertificateFile { get; }
 
     public override string ToString() => Name.Length > 0 ? Name : $"{Listen} ({File}:{Line})";
 }
