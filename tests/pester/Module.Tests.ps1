@@ -72,7 +72,7 @@ Import-Module ItkPs
     It 'exports every cmdlet of the manifest' {
         $cmdlets = $Installed.Lines | Where-Object { $_ -like 'cmdlet *' } | ForEach-Object { $_.Substring(7) }
         $cmdlets | Should -Be @((Import-PowerShellDataFile $env:ITKPS_MODULE_PATH).CmdletsToExport | Sort-Object)
-        $cmdlets.Count | Should -Be 16
+        $cmdlets.Count | Should -Be 19
     }
 
     It 'runs the itkd it ships (itkd --help), its help and its views' {
