@@ -72,6 +72,14 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
         {
             k.AddServerHeader = false;
             k.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(5); // Apache's KeepAliveTimeout default
+            // LimitRequestLine/FieldSize/Fields/Body are the pipeline's (Apache's answers); Kestrel's own only bound the worst case
+            var (line, fieldSize, fieldCount) = Pipeline.MaxLimits(snapshot);
+            k.Limits.MaxRequestLineSize = line + 2;
+            k.Limits.MaxRequestHeaderCount = Math.Max(1000, fieldCount * 10);
+            k.Limits.MaxRequestHeadersTotalSize = (fieldCount + 1) * (fieldSize + 2) + line + 2;
+            k.Limits.MaxRequestBodySize = null;
+            // "GET http://b.test/x" with "Host: a.test" is for b.test (RFC 9112 3.2.2), as Apache routes it
+            k.AllowHostHeaderOverride = true;
             k.Listen(new PassedEndPoint(), listen => listen.Use(next => async connection =>
             {
                 Interlocked.Increment(ref _active);

@@ -21,6 +21,7 @@ public sealed class ConfigReader
         "auth_basic_module", "mod_auth_basic.c", "authn_file_module", "mod_authn_file.c",
         "authn_core_module", "mod_authn_core.c", "authz_user_module", "mod_authz_user.c",
         "proxy_module", "mod_proxy.c", "proxy_fcgi_module", "mod_proxy_fcgi.c",
+        .. Htaccess.DirectiveTable.ProvidedModules,
     ];
 
     private static readonly HashSet<string> ServerOnly = new(StringComparer.OrdinalIgnoreCase)
@@ -28,7 +29,11 @@ public sealed class ConfigReader
 
     /// <summary>Directives read in a vhost or &lt;Directory&gt; and kept for the server to apply.</summary>
     private static readonly HashSet<string> Recorded = new(StringComparer.OrdinalIgnoreCase)
-    { "Options", "AllowOverride", "Require", "ScriptAlias", "AddHandler", "SetHandler", "AuthType", "AuthName", "AuthUserFile" };
+    { "Options", "AllowOverride", "Require", "ScriptAlias", "AddHandler", "SetHandler", "AuthType", "AuthName", "AuthUserFile",
+      "LimitRequestLine", "LimitRequestFieldSize", "LimitRequestFields" };
+
+    /// <summary>Directives of the request engine's table (mod_rewrite, mod_headers, php_value…), recorded wherever they may appear.</summary>
+    private static bool IsPerRequest(string name) => Recorded.Contains(name) || Htaccess.DirectiveTable.Find(name) is not null;
 
     private readonly HashSet<string> _modules;
     private readonly Stack<string> _including = new();
@@ -59,6 +64,7 @@ public sealed class ConfigReader
             vh.Group = vh.AssignedGroup ?? _config.Group;
             if (vh.DirectoryIndex.Count == 0) vh.DirectoryIndex = _config.DirectoryIndex;
         }
+        Validate();
         return _config;
     }
 
@@ -73,6 +79,7 @@ public sealed class ConfigReader
             vh.User = vh.AssignedUser; vh.Group = vh.AssignedGroup;
             if (vh.DirectoryIndex.Count == 0) vh.DirectoryIndex = _config.DirectoryIndex;
         }
+        Validate();
         return _config;
     }
 
@@ -121,7 +128,7 @@ public sealed class ConfigReader
             Error($"{n.Name} takes {what}; found {n.Args.Count} argument(s).");
             return false;
         }
-        var record = new DirectiveRecord(n.Name, n.Args, n.File, n.Line);
+        var record = new DirectiveRecord(n.Name, n.Args, n.File, n.Line) { RawArgs = RawArgs(n) };
         var vh = scope.Vhost;
 
         if (ServerOnly.Contains(n.Name) && scope != Scope.Server)
@@ -304,10 +311,18 @@ public sealed class ConfigReader
                 return;
         }
 
-        if (Recorded.Contains(n.Name) && !n.IsSection)
+        if (n.IsSection && Htaccess.DirectiveTable.Find(n.Name) is { Section: true })
         {
-            if (n.Is("AllowOverride") && !(n.Args.Count == 1 && n.Args[0].Equals("None", StringComparison.OrdinalIgnoreCase)))
-                Warn($"AllowOverride {string.Join(' ', n.Args)}: itkd never reads .htaccess files; only 'AllowOverride None' has the same effect under both servers.");
+            // <If>, <RequireAll|Any|None>, <Limit>: kept with their directives for the request engine
+            var section = record with { Children = Children(n.Children) };
+            if (scope.Directory is not null) scope.Directory.Directives.Add(section);
+            else if (vh is not null) vh.Directives.Add(section);
+            else _config.Directives.Add(section);
+            return;
+        }
+
+        if (IsPerRequest(n.Name) && !n.IsSection)
+        {
             if (!CheckRecorded(n, Warn, Error)) return;
             if (scope.Directory is null && (n.Is("Require") || n.Name.StartsWith("Auth", StringComparison.OrdinalIgnoreCase)))
                 Warn($"{n.Name} outside <Directory>/<Location>: itkd applies it to the whole {(vh is null ? "server" : "vhost")}, but Apache refuses it here; wrap it in <Location \"/\">.");
@@ -323,6 +338,39 @@ public sealed class ConfigReader
             Warn($"Unknown section <{n.Name}>: ignored together with its {n.Children.Count} directive(s).");
         else
             Warn($"Unknown directive '{n.Name}': ignored.");
+    }
+
+    private static string RawArgs(ConfigNode n) => n.Start.Text.Length > n.Name.Length ? n.Start.Text[n.Name.Length..].Trim() : "";
+
+    /// <summary>A section's directives as records, &lt;IfModule&gt; inside decided with the loaded modules.</summary>
+    private List<DirectiveRecord> Children(IEnumerable<ConfigNode> nodes)
+    {
+        var list = new List<DirectiveRecord>();
+        foreach (var c in nodes)
+        {
+            if (c.IsSection && c.Is("IfModule") && c.Args.Count == 1)
+            {
+                string m = c.Args[0];
+                bool neg = m.StartsWith('!');
+                if (_modules.Contains(neg ? m[1..] : m) != neg) list.AddRange(Children(c.Children));
+                continue;
+            }
+            list.Add(new DirectiveRecord(c.Name, c.Args, c.File, c.Line) { RawArgs = RawArgs(c), Children = c.IsSection ? Children(c.Children) : null });
+        }
+        return list;
+    }
+
+    /// <summary>
+    /// Compiles every vhost as a worker will (the request engine's sections), so that a directive
+    /// itkd cannot carry out as written is an error with file:line at start-up, not a 500 later.
+    /// </summary>
+    private void Validate()
+    {
+        foreach (var vh in _config.VirtualHosts)
+        {
+            try { Htaccess.VhostRuntime.Compile(vh, _config.Directives, _config.Directories); }
+            catch (Htaccess.DirectiveException e) { Add(DiagnosticSeverity.Error, e.File, e.Line, e.Message); }
+        }
     }
 
     /// <summary>What itkd does not do with a per-request directive, said at start-up rather than found out later.</summary>
@@ -346,15 +394,9 @@ public sealed class ConfigReader
                     warn($"AuthType {a[0]}: itkd supports Basic only; a Require that needs a user will answer 500.");
                 return true;
             case "require":
-                if (a.Count == 0) { error("Require needs an entity: all granted|denied, valid-user or user NAME…."); return false; }
-                bool known = a[0].ToLowerInvariant() switch
-                {
-                    "all" => a.Count == 2 && (a[1].Equals("granted", StringComparison.OrdinalIgnoreCase) || a[1].Equals("denied", StringComparison.OrdinalIgnoreCase)),
-                    "valid-user" => a.Count == 1,
-                    "user" => a.Count >= 2,
-                    _ => false,
-                };
-                if (!known) warn($"Require {string.Join(' ', a)}: itkd understands all granted|denied, valid-user and user NAME…; this line never grants access.");
+                if (a.Count == 0) { error("Require needs an entity: all granted|denied, valid-user, user NAME…, ip ADDRESS…, env VAR…, expr …"); return false; }
+                if (a[0].Equals("host", StringComparison.OrdinalIgnoreCase) || a[0].Equals("forward-dns", StringComparison.OrdinalIgnoreCase))
+                    warn($"Require {string.Join(' ', a)}: itkd does no DNS lookups; this line never grants access.");
                 return true;
         }
         return true;

@@ -15,6 +15,8 @@ public interface IFastCgiPool : IDisposable
 public sealed class FastCgiLease(FastCgiConnection connection, Action<FastCgiConnection> giveBack) : IDisposable
 {
     public FastCgiConnection Connection { get; } = connection;
+    /// <summary>A kept connection used before: its peer may have gone away since (a failed send is worth one retry).</summary>
+    public bool Reused { get; init; }
     private int _done;
     public void Dispose() { if (Interlocked.Exchange(ref _done, 1) == 0) giveBack(Connection); }
 }

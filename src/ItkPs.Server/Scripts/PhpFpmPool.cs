@@ -1,0 +1,277 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace ItkPs.Server.Scripts;
+
+/// <summary>
+/// What PHP itself allows for each ini setting, learnt once per worker from the installed PHP: the
+/// value php.ini gives it (php-fpm -i, the fpm SAPI's own php.ini) and where it may be changed
+/// (ini_get_all's access bits). mod_php refuses a php_value for a setting that only php.ini or
+/// php_admin_value may set (PHP_INI_SYSTEM); php-fpm's PHP_VALUE would not refuse it, so the
+/// worker does.
+/// </summary>
+public sealed class PhpIniDefaults
+{
+    private const int PerDir = 2;
+    private readonly Dictionary<string, (string Value, int Access)> _ini;
+
+    private PhpIniDefaults(Dictionary<string, (string, int)> ini) { _ini = ini; }
+
+    /// <summary>Whether a .htaccess or vhost php_value may set it (PHP_INI_PERDIR or PHP_INI_ALL).</summary>
+    public bool PerDirectory(string name) => _ini.TryGetValue(name, out var e) && (e.Access & PerDir) != 0;
+
+    /// <summary>The php.ini value, to put a setting back after a request that changed it.</summary>
+    public string? Default(string name) => _ini.TryGetValue(name, out var e) ? e.Value : null;
+
+    public int Count => _ini.Count;
+
+    /// <summary>Runs php-fpm -i and the CLI's ini_get_all once (as the worker's user). Empty when PHP cannot tell.</summary>
+    public static PhpIniDefaults Load(string phpFpm, Action<string> log)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var line in Run(phpFpm, ["-i"], log).Split('\n'))
+        {
+            var parts = line.Split(" => ");
+            if (parts.Length != 3 || parts[0].Contains(' ')) continue;
+            string master = parts[2].Trim();
+            values[parts[0]] = master == "no value" ? "" : master;
+        }
+        var ini = new Dictionary<string, (string, int)>(StringComparer.Ordinal);
+        string cli = Path.Combine(Path.GetDirectoryName(phpFpm)!.Replace("/sbin", "/bin"), "php" + Path.GetFileName(phpFpm)["php-fpm".Length..]);
+        if (!File.Exists(cli)) cli = "/usr/bin/php";
+        string json = Run(cli, ["-r", "echo json_encode(array_map(fn($x) => $x['access'], ini_get_all(null, true)));"], log);
+        try
+        {
+            using var doc = JsonDocument.Parse(json.Length > 0 ? json : "{}");
+            foreach (var p in doc.RootElement.EnumerateObject())
+                if (p.Value.ValueKind == JsonValueKind.Number)
+                    ini[p.Name] = (values.GetValueOrDefault(p.Name) ?? "", p.Value.GetInt32());
+        }
+        catch (JsonException e) { log($"cannot read PHP's ini settings from {cli}: {e.Message}; php_value settings will be refused"); }
+        return new PhpIniDefaults(ini);
+    }
+
+    private static string Run(string program, string[] args, Action<string> log)
+    {
+        if (!File.Exists(program)) return "";
+        var psi = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = "/" };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment.Clear();
+        psi.Environment["PATH"] = "/usr/local/bin:/usr/bin:/bin";
+        try
+        {
+            using var p = TenantProcess.Start(psi, TenantProcess.Stdin.DevNull);
+            var err = p.StandardError.ReadToEndAsync();
+            string output = p.StandardOutput.ReadToEnd();
+            p.WaitForExit(10_000);
+            return output;
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or IOException)
+        {
+            log($"cannot run {program}: {e.Message}");
+            return "";
+        }
+    }
+}
+
+/// <summary>
+/// A php-fpm master run by the worker, as the vhost's user, for one set of php_admin_value settings
+/// (written into the pool's configuration, where PHP applies them as PHP_INI_SYSTEM: no script
+/// and no php_value can change them). pm = ondemand: children start with the first requests and
+/// leave when idle; the socket is in the user's 0700 directory; stdin is /dev/null and stdout and
+/// stderr are read into the worker's log. Opcache lives in this master's shared memory, so no
+/// other tenant's PHP can see this tenant's compiled scripts.
+///
+/// php-fpm keeps a PHP_VALUE it was sent for the rest of the child's life (it changes the
+/// setting's master value), where mod_php applies php_value to one request only. So every request
+/// also sends, for each setting an earlier request changed, its php.ini value back.
+/// </summary>
+public sealed class PhpFpmPool : IFastCgiPool
+{
+    private readonly string _phpFpm;
+    private readonly int _maxChildren;
+    private readonly string _dir;
+    private readonly string _socket;
+    private readonly PhpIniDefaults _defaults;
+    private Process? _process;
+    private volatile bool _disposed;
+    private DateTime _startedAt;
+    private readonly object _gate = new();
+    private readonly Stack<(FastCgiConnection Conn, long At)> _idle = new();
+    private readonly Queue<TaskCompletionSource<bool>> _waiting = new();
+    private int _open;
+    private readonly HashSet<string> _sent = new(StringComparer.Ordinal);
+
+    /// <summary>A kept connection unused this long is closed instead of reused (fpm may have reaped its child).</summary>
+    private const int IdleMs = 20_000;
+
+    public int Pid => _process?.Id ?? 0;
+
+    public PhpFpmPool(string phpFpm, int maxChildren, IReadOnlyList<KeyValuePair<string, string>> adminValues, string dir, PhpIniDefaults defaults)
+    {
+        _phpFpm = phpFpm; _maxChildren = Math.Max(1, maxChildren); _dir = dir; _defaults = defaults;
+        if (Mono.Unix.Native.Syscall.mkdir(dir, Mono.Unix.Native.FilePermissions.S_IRWXU) != 0 && Mono.Unix.Native.Stdlib.GetLastError() != Mono.Unix.Native.Errno.EEXIST)
+            throw new IOException($"mkdir {dir}: {Mono.Unix.Native.Stdlib.GetLastError()}");
+        _socket = Path.Combine(dir, "fpm.sock");
+        var conf = new StringBuilder();
+        conf.Append("; written by itkd for this worker; a pool of the site's own user\n");
+        conf.Append("[global]\n");
+        conf.Append($"pid = {dir}/php-fpm.pid\n");
+        conf.Append("error_log = /proc/self/fd/2\nlog_level = warning\ndaemonize = no\nprocess_control_timeout = 10s\nsystemd_interval = 0\n");
+        conf.Append("[itkd]\n");
+        conf.Append($"listen = {_socket}\nlisten.mode = 0600\n");
+        conf.Append($"pm = ondemand\npm.max_children = {_maxChildren}\npm.process_idle_timeout = 60s\npm.max_requests = 0\n");
+        conf.Append("catch_workers_output = yes\ndecorate_workers_output = no\nclear_env = yes\n");
+        // the worker decides what runs as PHP (SetHandler, AddHandler), as Apache does, not the file name
+        conf.Append("security.limit_extensions =\n");
+        foreach (var (k, v) in adminValues)
+        {
+            if (k.Any(c => char.IsWhiteSpace(c) || c is '[' or ']' or '=') || v.Contains('\n'))
+                throw new ArgumentException($"php_admin_value {k}: the name or value cannot be written into a php-fpm pool");
+            conf.Append($"php_admin_value[{k}] = {v}\n");
+        }
+        File.WriteAllText(Path.Combine(dir, "php-fpm.conf"), conf.ToString());
+        Start();
+        Log.Write(LogEvent.PhpStarted, $"php-fpm {_process!.Id} ({_phpFpm}, pm ondemand, max {_maxChildren} children{(adminValues.Count > 0 ? ", " + adminValues.Count + " php_admin_value" : "")}), socket {_socket}");
+    }
+
+    private void Start()
+    {
+        try { File.Delete(_socket); } catch (IOException) { }
+        var psi = new ProcessStartInfo(_phpFpm)
+        {
+            UseShellExecute = false, WorkingDirectory = "/", RedirectStandardOutput = true, RedirectStandardError = true,
+        };
+        psi.ArgumentList.Add("--nodaemonize");
+        psi.ArgumentList.Add("--fpm-config");
+        psi.ArgumentList.Add(Path.Combine(_dir, "php-fpm.conf"));
+        psi.Environment.Clear();
+        psi.Environment["PATH"] = "/usr/local/bin:/usr/bin:/bin";
+        var p = TenantProcess.Start(psi, TenantProcess.Stdin.DevNull);
+        p.EnableRaisingEvents = true;
+        _startedAt = DateTime.UtcNow;
+        _process = p;
+        Forward(p.StandardOutput);
+        Forward(p.StandardError);
+        p.Exited += (_, _) => Exited(p);
+    }
+
+    private static void Forward(StreamReader reader) => _ = Task.Run(async () =>
+    {
+        string? line;
+        try { while ((line = await reader.ReadLineAsync()) is not null) if (line.Length > 0) Log.Write(LogEvent.ScriptFailed, $"php-fpm: {line}"); }
+        catch (IOException) { }
+    });
+
+    private void Exited(Process p)
+    {
+        lock (_gate) { while (_idle.TryPop(out var i)) { i.Conn.Dispose(); _open--; } }
+        if (_disposed) return;
+        bool quick = DateTime.UtcNow - _startedAt < TimeSpan.FromSeconds(2);
+        Log.Write(quick ? LogEvent.PhpThrottled : LogEvent.PhpExited, $"php-fpm {p.Id} exited with {p.ExitCode}; starting it again{(quick ? " in 1 s" : "")}");
+        _ = Task.Run(async () =>
+        {
+            if (quick) await Task.Delay(1000);
+            if (_disposed) return;
+            try { Start(); }
+            catch (Exception e) { Log.Write(LogEvent.ScriptFailed, $"cannot start {_phpFpm}: {e.Message}"); }
+        });
+    }
+
+    /// <summary>
+    /// PHP_VALUE for one request: the php_value settings in effect, and the php.ini value of every
+    /// setting an earlier request of this pool changed and this one does not. Settings PHP allows
+    /// only in php.ini are left out (logged), as mod_php ignores them.
+    /// </summary>
+    public string? PhpValue(IReadOnlyDictionary<string, string> settings, Action<string> refused)
+    {
+        var sb = new StringBuilder();
+        lock (_sent)
+        {
+            foreach (var (k, v) in settings)
+            {
+                if (!_defaults.PerDirectory(k)) { refused(k); continue; }
+                Line(sb, k, v);
+                _sent.Add(k);
+            }
+            foreach (var k in _sent)
+                if (!settings.ContainsKey(k)) Line(sb, k, _defaults.Default(k) ?? "");
+        }
+        return sb.Length == 0 ? null : sb.ToString();
+
+        static void Line(StringBuilder sb, string k, string v) =>
+            sb.Append(k).Append("=\"").Append(v.Replace("\\", "\\\\").Replace("\"", "\\\"").Replace("$", "\\$")).Append("\"\n");
+    }
+
+    public async Task<FastCgiLease> RentAsync(CancellationToken ct)
+    {
+        while (true)
+        {
+            TaskCompletionSource<bool>? wait = null;
+            FastCgiConnection? reuse = null;
+            bool connect = false;
+            lock (_gate)
+            {
+                long now = Environment.TickCount64;
+                while (_idle.TryPop(out var i))
+                {
+                    if (now - i.At < IdleMs && i.Conn.Reusable) { reuse = i.Conn; break; }
+                    i.Conn.Dispose(); _open--;
+                }
+                if (reuse is null)
+                {
+                    if (_open < _maxChildren) { _open++; connect = true; }
+                    else { wait = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously); _waiting.Enqueue(wait); }
+                }
+            }
+            if (reuse is not null) return new FastCgiLease(reuse, GiveBack) { Reused = true };
+            if (connect)
+            {
+                try { return new FastCgiLease(await PhpCgiPool.ConnectAsync(_socket, ct), GiveBack); }
+                catch
+                {
+                    Release();
+                    throw;
+                }
+            }
+            using (ct.Register(() => wait!.TrySetCanceled(ct))) await wait!.Task;
+        }
+    }
+
+    private void GiveBack(FastCgiConnection c)
+    {
+        if (c.Reusable && !_disposed)
+        {
+            TaskCompletionSource<bool>? next;
+            lock (_gate)
+            {
+                _idle.Push((c, Environment.TickCount64));
+                _waiting.TryDequeue(out next);
+            }
+            next?.TrySetResult(true);
+            return;
+        }
+        c.Dispose();
+        Release();
+    }
+
+    private void Release()
+    {
+        TaskCompletionSource<bool>? next;
+        lock (_gate)
+        {
+            _open--;
+            _waiting.TryDequeue(out next);
+        }
+        next?.TrySetResult(true);
+    }
+
+    public void Dispose()
+    {
+        _disposed = true;
+        lock (_gate) { while (_idle.TryPop(out var i)) i.Conn.Dispose(); }
+        if (_process is { HasExited: false } p) Mono.Unix.Native.Syscall.kill(p.Id, Mono.Unix.Native.Signum.SIGTERM);
+    }
+}
