@@ -12,7 +12,8 @@
     Bench    itkd against Apache + mpm-itk on the same files (../shared/bench/compare.sh),
              RSS with two busy users, the first request to a cold pool, and the PHP
              hello page against Apache + mpm-itk + mod_php and nginx + php-fpm (bench/php-bench.sh).
-    Package  writes out/ItkPs.<version>.nupkg of the staged module.
+    Package  publishes the staged module with Publish-PSResource to the folder repository
+             out/repository (out/repository/ItkPs.<version>.nupkg), ready for Install-PSResource.
 .EXAMPLE
     dotnet tool restore; dotnet pwsh ./build.ps1 -Task Test
 #>
@@ -47,7 +48,7 @@ function Invoke-Build {
     $bin = Join-Path $Root "src/ItkPs/bin/$Configuration/net10.0"
     if (Test-Path $ModuleOut) { Remove-Item -Recurse -Force $ModuleOut }
     New-Item -ItemType Directory -Force (Join-Path $ModuleOut 'en-US') | Out-Null
-    Copy-Item (Join-Path $bin 'ItkPs.dll'), (Join-Path $bin 'ItkPs.Core.dll'), (Join-Path $bin 'Mono.Unix.dll') $ModuleOut
+    Copy-Item (Join-Path $bin 'ItkPs.dll'), (Join-Path $bin 'ItkPs.Core.dll'), (Join-Path $bin 'Mono.Unix.dll'), (Join-Path $bin 'DiffPlex.dll') $ModuleOut
     # Mono.Unix P/Invokes libMono.Unix; .NET looks for it beside the calling assembly.
     Copy-Item (Join-Path $bin 'runtimes/linux-x64/native/libMono.Unix.so') $ModuleOut
     Copy-Item (Join-Path $Root 'module/ItkPs.Format.ps1xml') $ModuleOut
@@ -55,10 +56,13 @@ function Invoke-Build {
     # published ahead of time (NativeAOT): fast worker start, small processes.
     Invoke-Native dotnet @('publish', (Join-Path $Root 'src/ItkPs.Server/ItkPs.Server.csproj'), '-c', $Configuration, '-r', 'linux-x64', '-o', (Join-Path $ModuleOut 'itkd'), '-nologo', '-v', 'q')
     Remove-Item (Join-Path $ModuleOut 'itkd/*.dbg'), (Join-Path $ModuleOut 'itkd/*.pdb'), (Join-Path $ModuleOut 'itkd/*.xml') -ErrorAction SilentlyContinue
-    Copy-Item (Join-Path $Root 'module/en-US/ItkPs.dll-Help.xml') (Join-Path $ModuleOut 'en-US')
     $manifest = Get-Content -Raw (Join-Path $Root 'module/ItkPs.psd1')
     $manifest = $manifest -replace "ModuleVersion\s*=\s*'0\.0\.0'", "ModuleVersion        = '$(Get-ItkVersion)'"
     Set-Content -Path (Join-Path $ModuleOut 'ItkPs.psd1') -Value $manifest -NoNewline
+    # Help from its one source, the cmdlets' /// comments and parameters, in a pwsh of its own
+    # (it imports the staged module).
+    Invoke-Native (Join-Path $PSHOME 'pwsh') @('-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tools/Write-ItkHelp.ps1'),
+        '-ModulePath', (Join-Path $ModuleOut 'ItkPs.psd1'), '-DocFile', (Join-Path $bin 'ItkPs.xml'), '-OutFile', (Join-Path $ModuleOut 'en-US/ItkPs.dll-Help.xml'))
     Write-Host "Module staged at $ModuleOut (version $(Get-ItkVersion))"
 }
 
@@ -155,34 +159,12 @@ function Invoke-Bench {
 
 function Invoke-Package {
     Invoke-Build
-    $version = Get-ItkVersion
-    $nupkg = Join-Path $Out "ItkPs.$version.nupkg"
-    $staging = Join-Path $Out 'package'
-    if (Test-Path $staging) { Remove-Item -Recurse -Force $staging }
-    Copy-Item -Recurse $ModuleOut $staging
-    # A PowerShell module package as PSResourceGet publishes one: the module files at the
-    # root with a nuspec beside them.
-    @"
-<?xml version="1.0" encoding="utf-8"?>
-<package xmlns="http://schemas.microsoft.com/packaging/2011/08/nuspec.xsd">
-  <metadata>
-    <id>ItkPs</id>
-    <version>$version</version>
-    <authors>ItkPs contributors</authors>
-    <description>Per-user isolation for Linux shared hosting: Apache + mpm-itk and itkd, scripted from PowerShell.</description>
-    <license type="expression">MIT</license>
-    <tags>PSModule PSCmdlet_New-ItkVhost PSCmdlet_Get-ItkVhost Apache mpm-itk</tags>
-  </metadata>
-</package>
-"@ | Set-Content (Join-Path $staging 'ItkPs.nuspec')
-    @'
-<?xml version="1.0" encoding="utf-8"?>
-<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="nuspec" ContentType="application/octet" /><Default Extension="dll" ContentType="application/octet" /><Default Extension="so" ContentType="application/octet" /><Default Extension="psd1" ContentType="application/octet" /><Default Extension="ps1xml" ContentType="application/octet" /><Default Extension="xml" ContentType="application/octet" /><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml" /><Override PartName="/itkd/itkd" ContentType="application/octet" /></Types>
-'@ | ForEach-Object { [IO.File]::WriteAllText((Join-Path $staging '[Content_Types].xml'), $_) }
-    if (Test-Path $nupkg) { Remove-Item $nupkg }
-    [IO.Compression.ZipFile]::CreateFromDirectory($staging, $nupkg)
-    Remove-Item -Recurse -Force $staging
-    Write-Host "Wrote $nupkg"
+    # Publish-PSResource packs the staged module from its manifest into a folder repository.
+    $repository = Join-Path $Out 'repository'
+    if (Test-Path $repository) { Remove-Item -Recurse -Force $repository }
+    $nupkg = & (Join-Path $Root 'tools/Publish-ItkModule.ps1') -ModulePath $ModuleOut -RepositoryPath $repository
+    Write-Host "Published $($nupkg.Name) to the folder repository $repository"
+    Write-Host "Install it with: Register-PSResourceRepository -Name ItkPsLocal -Uri $repository -Trusted; Install-PSResource -Name ItkPs -Repository ItkPsLocal"
 }
 
 switch ($Task) {

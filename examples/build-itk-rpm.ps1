@@ -12,6 +12,9 @@
 .EXAMPLE
     ./build-itk-rpm.ps1 -SourceRpm httpd-2.2.3-91.el5.centos.src.rpm -ItkPatchPath ./apache2.2-mpm-itk-2.2.17-01 -Install -Enable
 .EXAMPLE
+    ./build-itk-rpm.ps1 -SourceRpm httpd-2.2.15-69.el6.centos.src.rpm -ItkPatchPath ./apache2.2-mpm-itk-2.2.17-01 -Dist .el6.centos
+    CentOS 6: the spec builds its extra MPMs in loops over %{mpms}; itk is added to that macro.
+.EXAMPLE
     ./build-itk-rpm.ps1 -SpecPath ./httpd/httpd.spec -ItkPatchPath ./itk-patches -NoDeps -OutDir ./rpms
 #>
 [CmdletBinding(SupportsShouldProcess)]
@@ -19,7 +22,7 @@ param(
     [Parameter(Mandatory, ParameterSetName = 'Spec')] [string] $SpecPath,
     [Parameter(Mandatory, ParameterSetName = 'SourceRpm')] [string] $SourceRpm,
     [Parameter(Mandatory)] [string] $ItkPatchPath,
-    # CentOS 5 builds without /etc/rpm/macros.disttag lose the tag; keep it explicitly.
+    # Builds without /etc/rpm/macros.disttag lose the tag; keep it explicitly (CentOS 6: .el6.centos).
     [string] $Dist = '.el5.centos',
     [string] $OutDir = (Join-Path (Get-Location) 'itk-rpms'),
     [switch] $NoDeps,
@@ -33,9 +36,8 @@ $topDir = Join-Path ([IO.Path]::GetTempPath()) "itk-rpmbuild-$PID"
 $build = @{ ItkPatchPath = $ItkPatchPath; TopDir = $topDir; NoDeps = $NoDeps }
 if ($Dist) { $build.Define = @{ dist = $Dist } }
 if ($PSCmdlet.ParameterSetName -eq 'Spec') {
-    Write-Host '== Spec edits (Edit-ItkSpec -WhatIf)'
-    $preview = Edit-ItkSpec -Path $SpecPath -OutFile (Join-Path $topDir 'preview.spec') -WhatIf
-    if ($preview.Changed) { Write-Host $preview.Diff } else { Write-Host 'The spec already carries the mpm-itk edits.' }
+    Write-Host '== Spec edits (Edit-ItkSpec -WhatIf: the diff, or -Verbose says the spec already has them, and where prefork was found)'
+    Edit-ItkSpec -Path $SpecPath -WhatIf -Verbose
     $build.SpecPath = $SpecPath
 } else {
     $build.SourceRpm = $SourceRpm

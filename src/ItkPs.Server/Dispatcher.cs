@@ -1,453 +1,715 @@
-using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
-using System.Text.Json;
 using ItkPs.Core.Config;
-using ItkPs.Core.Unix;
 using ItkPs.Server.Privileged;
 
 namespace ItkPs.Server;
 
 /// <summary>
-/// The dispatcher, as the unprivileged server User: accepts, peeks at the request head
-/// (MSG_PEEK, the bytes stay in the socket) under a timeout, picks the vhost as Apache does,
-/// enforces MaxClientsVHost, and passes the connection to a worker of the vhost's user. It never
-/// opens a file of a site.
+/// The dispatcher, as its own unprivileged account: one thread and one epoll set for everything —
+/// the listeners, connections whose request head is still arriving (peeked, never read: the
+/// worker's Kestrel reads the same bytes), the worker channels and the master's channel. It picks
+/// the vhost as Apache does, enforces MaxClientsVHost, and passes each connection to a worker of
+/// the vhost's user. Nothing it does waits on a worker: sends are non-blocking, what does not fit
+/// waits in that worker's own queue, and a worker that stops reading (a tenant may SIGSTOP its
+/// own worker) is found by an unanswered ping, reported to the master, which ends it, and its
+/// waiting connections get 503. A worker can speak only about the connections it was given.
 /// </summary>
-public sealed class Dispatcher(string snapshotPath, int masterChannel)
+public sealed unsafe class Dispatcher
 {
-    private const int MaxHead = 16384;
-    private readonly object _masterGate = new();
-    /// <summary>Live workers per pool ("user:group"); guarded by _pending's lock when changed.</summary>
-    private readonly ConcurrentDictionary<string, WorkerLink[]> _workers = new();
-    /// <summary>Worker requests sent to the master and not yet answered, per pool.</summary>
-    private readonly Dictionary<string, int> _requested = new();
-    private readonly Dictionary<string, TaskCompletionSource<WorkerLink?>> _pending = new();
-    private readonly ConcurrentDictionary<long, (VirtualHost Vhost, WorkerLink Worker)> _inFlight = new();
-    private readonly ConcurrentDictionary<VirtualHost, int> _activePerVhost = new();
-    private readonly List<int> _listeners = new();
-    private readonly List<Thread> _acceptThreads = new();
+    private readonly int _master;
+    /// <summary>The largest request head it peeks at; a longer one gets 400 (Apache refuses fields over 8190 bytes).</summary>
+    public const int MaxHead = 65536;
+    /// <summary>How long a worker may leave its channel unread (with connections or a ping waiting) before it is replaced.</summary>
+    public const int WedgeMs = 5000;
+    private const int PingEveryMs = 1000, SlotWaitMs = 200, WorkerWaitMs = 15000, LingerMs = 2000, TickMs = 250;
+    /// <summary>Connections on the least busy worker beyond which another worker is started.</summary>
+    private const int SpareThreshold = 64;
+    /// <summary>Per-worker send buffer: a stopped worker can hold only a few connections in the kernel; the rest wait here and get 503.</summary>
+    private const int ChannelSendBuffer = 16384;
+
     private Snapshot _snapshot = null!;
     private VhostSelector _selector = null!;
-    private TimeSpan _headTimeout = TimeSpan.FromSeconds(10);
-    private long _nextId, _accepted, _timeouts, _busy;
-    private int _handling;
-    private volatile bool _draining;
-    private readonly ManualResetEventSlim _done = new();
+    private readonly Epoll _epoll = new(512);
+    private object?[] _byFd = new object?[1024];
+    private uint _nextStamp;
+    private readonly byte[] _peek = new byte[MaxHead];
+    private readonly byte[] _message = new byte[Protocol.MaxMessage + 1];
+    private readonly List<ListenerHandle> _listeners = new();
+    private readonly Dictionary<int, PoolRoute> _pools = new();
+    private readonly Dictionary<VirtualHost, VhostState> _vhosts = new(ReferenceEqualityComparer.Instance);
+    private readonly Queue<(long Due, Client C, uint Stamp)> _headTimers = new(), _slotTimers = new(), _workerTimers = new(), _lingerTimers = new();
+    private int _headTimeoutMs = 10000;
+    private long _nextId, _accepted, _timeouts, _busy, _refused;
+    private int _openClients;
+    private bool _draining, _acceptPaused;
+    private long _drainDeadline, _nextTick, _acceptResume, _nextFdLog;
+    private readonly RateLimitedLog _limited = new();
 
-    private sealed class WorkerLink(string key, int pid, int channel)
+    private abstract class Handle { public int Fd; public uint Stamp; }
+    private sealed class ListenerHandle : Handle { public int Index; public IPEndPoint? Bound; }
+    private sealed class MasterHandle : Handle { }
+
+    private enum ClientState { Peeking, WaitingSlot, WaitingWorker, Outbox, Lingering }
+
+    private sealed class Client : Handle
     {
-        public string Key { get; } = key;
-        public int Pid { get; } = pid;
-        public int Channel { get; } = channel;
-        public object Gate { get; } = new();
-        public long Passed, Requests;
-        public int Active;
-        public volatile bool Dead;
+        public ClientState State;
+        public bool Registered;
+        public IPEndPoint Local = null!;
+        public VirtualHost? Vhost;
+        public int VhostIndex = -1;
+        public int Lingered;
+        public uint TimerStamp;
     }
+
+    private sealed class WorkerLink : Handle
+    {
+        public required PoolRoute Pool;
+        public int Pid;
+        public readonly Dictionary<long, VhostState> Open = new();
+        public readonly Queue<(Message M, Client? C)> Outbox = new();
+        public bool Dead, WantsOut;
+        public long Passed, Requests, LastSendOk, LastActive, PingSentAt;
+        public int PassedSincePing, PingSeq;
+        public bool PingOutstanding;
+    }
+
+    private sealed class PoolRoute
+    {
+        public required PoolSpec Spec;
+        public readonly List<WorkerLink> Links = new();
+        public readonly Queue<Client> Waiting = new();
+        public int Requested;
+        public long RefusedUntil;
+        public string? RefusedWhy;
+    }
+
+    private sealed class VhostState
+    {
+        public required int Index;
+        public required VirtualHost Vhost;
+        public int Active;
+        public readonly Queue<Client> WaitingForSlot = new();
+    }
+
+    /// <summary>The dispatcher process: its channel to the master is descriptor 4, its snapshot descriptor 3.</summary>
+    public Dispatcher() { _master = 4; }
+
+    /// <summary>A dispatcher over a given snapshot and master channel, in this process (the protocol tests play master and workers).</summary>
+    internal Dispatcher(Snapshot snapshot, int masterChannel) { _snapshot = snapshot; _master = masterChannel; }
 
     public int Run()
     {
         Log.Role = "dispatcher";
-        _snapshot = Snapshot.Load(snapshotPath);
-        var user = SystemAccounts.Instance.FindUser(_snapshot.User) ?? throw new PrivilegeException($"User {_snapshot.User} does not exist");
-        var group = SystemAccounts.Instance.FindGroup(_snapshot.Group) ?? throw new PrivilegeException($"Group {_snapshot.Group} does not exist");
-        Privileges.DropTo(user, group, (1, uint.MaxValue - 1L), (1, uint.MaxValue - 1L));
+        Log.Relayed = true;
+        _snapshot = Snapshot.Receive();
+        var me = _snapshot.Dispatcher;
+        Privileges.DropTo(me.User, me.Uid, me.Gid, (1, uint.MaxValue - 1L), (1, uint.MaxValue - 1L));
         Privileges.SetProcessName("itkd: dispatch");
-        _selector = new VhostSelector(_snapshot.VirtualHosts);
-        if (_snapshot.HeaderTimeoutSeconds > 0) _headTimeout = TimeSpan.FromSeconds(_snapshot.HeaderTimeoutSeconds);
-        Log.Write(LogEvent.DispatcherStarted, $"generation {_snapshot.Generation}, {_snapshot.VirtualHosts.Count} vhost(s)");
-        new Thread(ReadMaster) { IsBackground = true, Name = "master-channel" }.Start();
-        _done.Wait();
+        Serve();
         return 0;
     }
 
-    private void SendMaster(Message m) { lock (_masterGate) m.Send(masterChannel); }
-
-    private void ReadMaster()
+    /// <summary>Serves until drained: the master said so, or its channel closed.</summary>
+    internal void Serve()
     {
-        try
+        _selector = new VhostSelector(_snapshot.VirtualHosts);
+        if (_snapshot.HeaderTimeoutSeconds > 0) _headTimeoutMs = _snapshot.HeaderTimeoutSeconds * 1000;
+        foreach (var p in _snapshot.Pools) _pools[p.Id] = new PoolRoute { Spec = p };
+        for (int i = 0; i < _snapshot.VirtualHosts.Count; i++) _vhosts[_snapshot.VirtualHosts[i]] = new VhostState { Index = i, Vhost = _snapshot.VirtualHosts[i] };
+        Register(new MasterHandle { Fd = _master }, Epoll.In);
+        Log.Write(LogEvent.DispatcherStarted, $"generation {_snapshot.Generation}, {_snapshot.VirtualHosts.Count} vhost(s), {_snapshot.Pools.Count} pool(s)");
+        Loop();
+    }
+
+    // ---------------------------------------------------------------- the loop
+
+    private void Loop()
+    {
+        while (true)
         {
-            Message.ReadAll(masterChannel, m =>
+            long now = Environment.TickCount64;
+            int n = _epoll.Wait(Timeout(now));
+            for (int i = 0; i < n; i++)
             {
-                switch (m.Type)
+                var (events, tag) = _epoll[i];
+                int fd = (int)(tag & 0xffffffff);
+                uint stamp = (uint)(tag >> 32);
+                if (fd >= _byFd.Length || _byFd[fd] is not Handle h || h.Stamp != stamp) continue; // closed since
+                switch (h)
                 {
-                    case MessageType.Listener when m.Fd >= 0:
-                        lock (_listeners) _listeners.Add(m.Fd);
-                        // Non-blocking: during a reload two dispatchers poll the same socket and
-                        // only one wins each connection.
-                        if (Mono.Unix.Native.Syscall.fcntl(m.Fd, Mono.Unix.Native.FcntlCommand.F_SETFL, (int)Mono.Unix.Native.OpenFlags.O_NONBLOCK) < 0)
-                            throw new IOException($"fcntl(O_NONBLOCK) on listener: {Mono.Unix.Native.Stdlib.GetLastError()}");
-                        Log.Write(LogEvent.ListenerReceived, m.Fields.FirstOrDefault() ?? "");
-                        for (int i = 0; i < Math.Max(2, Environment.ProcessorCount); i++)
-                        {
-                            int fd = m.Fd;
-                            string address = m.Fields.FirstOrDefault() ?? "*";
-                            var t = new Thread(() => AcceptLoop(fd, address)) { IsBackground = true, Name = "accept" };
-                            lock (_acceptThreads) _acceptThreads.Add(t);
-                            t.Start();
-                        }
-                        break;
-                    case MessageType.WorkerChannel when m.Fd >= 0 && m.Fields.Length == 2:
-                        var link = new WorkerLink(m.Fields[0], int.Parse(m.Fields[1]), m.Fd);
-                        TaskCompletionSource<WorkerLink?>? tcs;
-                        lock (_pending)
-                        {
-                            _workers[link.Key] = [.. _workers.GetValueOrDefault(link.Key) ?? [], link];
-                            _requested[link.Key] = Math.Max(0, _requested.GetValueOrDefault(link.Key) - 1);
-                            _pending.Remove(link.Key, out tcs);
-                        }
-                        new Thread(() => ReadWorker(link)) { IsBackground = true, Name = $"worker-{link.Pid}" }.Start();
-                        tcs?.TrySetResult(link);
-                        // Fill the pool up to MinWorkers now, not at the next connection.
-                        var names = link.Key.Split(':');
-                        if (names.Length == 2) Pick(link.Key, names[0], names[1]);
-                        Log.Write(LogEvent.WorkerAttached, $"{link.Key} pid {link.Pid}");
-                        break;
-                    case MessageType.WorkerFailed when m.Fields.Length == 2:
-                        TaskCompletionSource<WorkerLink?>? failed;
-                        lock (_pending) { _pending.Remove(m.Fields[0], out failed); _requested[m.Fields[0]] = Math.Max(0, _requested.GetValueOrDefault(m.Fields[0]) - 1); }
-                        failed?.TrySetResult(null);
-                        Log.Write(LogEvent.WorkerDetached, $"{m.Fields[0]}: {m.Fields[1]}");
-                        break;
-                    case MessageType.StatusRequest:
-                        SendMaster(Message.Of(MessageType.Status, StatusJson()));
-                        break;
-                    case MessageType.Drain:
-                        // On its own thread: connections still waiting for a worker need this
-                        // loop to receive the worker's channel.
-                        new Thread(Drain) { IsBackground = true, Name = "drain" }.Start();
-                        break;
-                    default:
-                        if (m.Fd >= 0) Mono.Unix.Native.Syscall.close(m.Fd);
-                        throw new ProtocolException($"unexpected {m.Type} from the master");
+                    case ListenerHandle l: Accept(l); break;
+                    case Client c: ClientEvent(c, events); break;
+                    case WorkerLink w: LinkEvent(w, events); break;
+                    case MasterHandle: MasterEvent(); break;
                 }
-            });
-        }
-        catch (Exception e) when (e is ProtocolException or IOException)
-        {
-            Log.Write(LogEvent.PeerProtocolError, e.Message);
-        }
-        Drain(); // the master is gone: stop
-    }
-
-    /// <summary>Stop accepting; closing each worker channel tells the worker to finish and exit.</summary>
-    private int _drainStarted;
-
-    private void Drain()
-    {
-        if (Interlocked.Exchange(ref _drainStarted, 1) == 1) return;
-        _draining = true;
-        Log.Write(LogEvent.Draining, "no longer accepting; workers finish their connections");
-        // The listening sockets are shared with the master and the next dispatcher: this one only
-        // stops polling them (closing them through .NET with an accept pending would be an
-        // abortive close, and SO_LINGER 0 on a listener is inherited by every later connection).
-        // Its descriptors go with the process.
-        // Connections already accepted are still routed (the next generation takes new ones):
-        // first every accept thread is out of accept4, then every accepted connection is passed.
-        lock (_acceptThreads) foreach (var t in _acceptThreads) t.Join();
-        var deadline = DateTime.UtcNow + _headTimeout + TimeSpan.FromSeconds(5);
-        while (Volatile.Read(ref _handling) > 0 && DateTime.UtcNow < deadline) Thread.Sleep(5);
-        Log.Write(LogEvent.Draining, $"routing done (still routing {Volatile.Read(ref _handling)}; accepted {Interlocked.Read(ref _accepted)}, passed {_workers.Values.SelectMany(l => l).Sum(w => w.Passed)})");
-        foreach (var w in _workers.Values.SelectMany(l => l)) Mono.Unix.Native.Syscall.shutdown(w.Channel, Mono.Unix.Native.ShutdownOption.SHUT_WR);
-        _done.Set();
-    }
-
-    /// <summary>poll + accept4 on the shared listener until draining; each connection is routed asynchronously.</summary>
-    private void AcceptLoop(int listener, string address)
-    {
-        // A listener on one address: every connection's local end is that address. On "*" it
-        // varies, and only the socket can tell (the asynchronous path asks it).
-        IPEndPoint? bound = HostAddress.TryParse(address, true, out var a, out _) && a!.Ip is { } ip && a.Port is int port ? new IPEndPoint(ip, port) : null;
-        var fds = new[] { new Mono.Unix.Native.Pollfd { fd = listener, events = Mono.Unix.Native.PollEvents.POLLIN } };
-        var peekBuffer = new byte[MaxHead];
-        while (!_draining)
-        {
-            if (Mono.Unix.Native.Syscall.poll(fds, 200) <= 0) continue;
-            // Take every waiting connection before polling again.
-            while (!_draining)
-            {
-                int fd = Mono.Unix.Native.Syscall.accept4(listener, null!, Mono.Unix.Native.UnixSocketFlags.SOCK_CLOEXEC | Mono.Unix.Native.UnixSocketFlags.SOCK_NONBLOCK);
-                if (fd < 0) break; // EAGAIN: none left (or another thread or dispatcher took it)
-                Interlocked.Increment(ref _accepted);
-                if (TryRouteNow(fd, peekBuffer, bound)) continue;
-                Interlocked.Increment(ref _handling); // before Drain can see this thread gone
-                var client = new Socket(new SafeSocketHandle(fd, ownsHandle: true));
-                _ = Handle(client).ContinueWith(_ => Interlocked.Decrement(ref _handling), TaskScheduler.Default);
             }
-        }
-    }
-
-    /// <summary>
-    /// The common case, on the accept thread and without the .NET socket machinery: the whole
-    /// request head is already there, the vhost has a worker and a free slot. Then peek, pick,
-    /// pass and close. Anything else (a head still arriving, no worker yet, a full vhost, a
-    /// bad request) goes the asynchronous way.
-    /// </summary>
-    private unsafe bool TryRouteNow(int fd, byte[] buffer, IPEndPoint? local)
-    {
-        long n;
-        fixed (byte* p = buffer)
-            n = Mono.Unix.Native.Syscall.recv(fd, (IntPtr)p, (ulong)buffer.Length, Mono.Unix.Native.MessageFlags.MSG_PEEK | Mono.Unix.Native.MessageFlags.MSG_DONTWAIT);
-        if (n <= 0 || buffer.AsSpan(0, (int)n).IndexOf("\r\n\r\n"u8) < 0) return false;
-        string? host = HostHeader(buffer, (int)n, out bool malformed);
-        if (malformed || local is null) return false;
-        var vhost = _selector.Select(local.Address, local.Port, host);
-        if (vhost is null || vhost.MaxClients is int max && _activePerVhost.GetValueOrDefault(vhost) >= max) return false;
-        if (Pick($"{vhost.User}:{vhost.Group}", vhost.User!, vhost.Group!) is not { } worker) return false;
-        long id = Interlocked.Increment(ref _nextId);
-        _inFlight[id] = (vhost, worker);
-        _activePerVhost.AddOrUpdate(vhost, 1, (_, c) => c + 1);
-        Interlocked.Increment(ref worker.Active);
-        try
-        {
-            lock (worker.Gate) new Message(MessageType.Connection, [id.ToString()], fd).Send(worker.Channel);
-            Interlocked.Increment(ref worker.Passed);
-        }
-        catch (IOException)
-        {
-            Forget(id);
-            worker.Dead = true;
-            return false; // the asynchronous path answers 503 or finds the next worker
-        }
-        Mono.Unix.Native.Syscall.close(fd);
-        return true;
-    }
-
-    private async Task Handle(Socket client)
-    {
-        try
-        {
-            var (head, length, timedOut) = await PeekHead(client);
-            if (length == 0) return; // closed before sending a request (a preconnect, a probe): nothing to answer
-            if (timedOut)
+            now = Environment.TickCount64;
+            Timers(now);
+            if (now >= _nextTick) { _nextTick = now + TickMs; Tick(now); }
+            if (_draining && (_openClients == 0 || now >= _drainDeadline))
             {
-                Interlocked.Increment(ref _timeouts);
-                Log.Write(LogEvent.ClientTimeout, $"{client.RemoteEndPoint}: request head not complete within {_headTimeout.TotalSeconds} s");
-                await Reply(client, 408, "Request Timeout");
+                FinishDrain();
                 return;
             }
-            string? host = HostHeader(head, length, out bool malformed);
-            if (malformed) { await Reply(client, 400, "Bad Request"); return; }
-            var local = (IPEndPoint)client.LocalEndPoint!;
-            var vhost = _selector.Select(local.Address, local.Port, host);
-            if (vhost is null) { Log.Write(LogEvent.NoVhost, $"no vhost for {local}"); await Reply(client, 404, "Not Found"); return; }
-            if (vhost.MaxClients is int max && !await SlotFree(vhost, max))
+        }
+    }
+
+    private int Timeout(long now)
+    {
+        long due = _nextTick;
+        if (_headTimers.Count > 0) due = Math.Min(due, _headTimers.Peek().Due);
+        if (_slotTimers.Count > 0) due = Math.Min(due, _slotTimers.Peek().Due);
+        if (_workerTimers.Count > 0) due = Math.Min(due, _workerTimers.Peek().Due);
+        if (_lingerTimers.Count > 0) due = Math.Min(due, _lingerTimers.Peek().Due);
+        if (_acceptPaused) due = Math.Min(due, _acceptResume);
+        return (int)Math.Clamp(due - now, 0, 1000);
+    }
+
+    private void Register(Handle h, uint events)
+    {
+        if (h.Fd >= _byFd.Length) Array.Resize(ref _byFd, Math.Max(_byFd.Length * 2, h.Fd + 1));
+        h.Stamp = ++_nextStamp;
+        _byFd[h.Fd] = h;
+        _epoll.Add(h.Fd, events, Tag(h));
+    }
+
+    private static ulong Tag(Handle h) => ((ulong)h.Stamp << 32) | (uint)h.Fd;
+
+    private void Unregister(Handle h)
+    {
+        _epoll.Remove(h.Fd);
+        if (h.Fd < _byFd.Length && _byFd[h.Fd] == h) _byFd[h.Fd] = null;
+    }
+
+    // ---------------------------------------------------------------- accepting and peeking
+
+    private void Accept(ListenerHandle l)
+    {
+        for (int i = 0; i < 64 && !_draining; i++)
+        {
+            int fd = Native.accept4(l.Fd, IntPtr.Zero, IntPtr.Zero, Native.SOCK_CLOEXEC | Native.SOCK_NONBLOCK);
+            if (fd < 0)
             {
-                Interlocked.Increment(ref _busy);
-                Log.Write(LogEvent.VhostBusy, $"{vhost.Name}: MaxClientsVHost {max} reached; 503");
-                await Reply(client, 503, "Service Unavailable");
-                return;
+                int e = Native.Errno;
+                if (e is Native.EMFILE or Native.ENFILE or Native.ENOBUFS or Native.ENOMEM) PauseAccepting(e);
+                if (e is Native.ECONNABORTED or Native.EINTR) continue;
+                return; // EAGAIN: none left (or the other dispatcher of a reload took it)
             }
-            var worker = await GetWorker($"{vhost.User}:{vhost.Group}", vhost.User!, vhost.Group!);
-            if (worker is null) { await Reply(client, 503, "Service Unavailable"); return; }
-            long id = Interlocked.Increment(ref _nextId);
-            _inFlight[id] = (vhost, worker);
-            _activePerVhost.AddOrUpdate(vhost, 1, (_, n) => n + 1);
-            Interlocked.Increment(ref worker.Active);
-            // The worker gets a duplicate; this process then closes its own descriptor the
-            // ordinary way (no operation is pending, so the close is not abortive).
-            int copy = Mono.Unix.Native.Syscall.dup((int)client.Handle);
-            try
-            {
-                if (copy < 0) throw new IOException($"dup: {Mono.Unix.Native.Stdlib.GetLastError()}");
-                lock (worker.Gate) new Message(MessageType.Connection, [id.ToString()], copy).Send(worker.Channel);
-                Interlocked.Increment(ref worker.Passed);
-            }
-            catch (IOException)
-            {
-                Forget(id);
-                worker.Dead = true;
-                await Reply(client, 503, "Service Unavailable");
-            }
-            finally { if (copy >= 0) Mono.Unix.Native.Syscall.close(copy); }
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
-        {
-            Log.Write(LogEvent.RoutingFailed, $"connection dropped while routing: {e.GetType().Name}: {e.Message}");
-        }
-        finally
-        {
-            client.Dispose(); // after a hand-over: only this process's descriptor; the worker has its own
+            _accepted++;
+            _openClients++;
+            var c = new Client { Fd = fd, Local = l.Bound ?? LocalEndPoint(fd) };
+            Peek(c, 0);
         }
     }
 
-    /// <summary>
-    /// Peeks until the request head is complete, without consuming it: the worker's Kestrel reads
-    /// it again from the socket. Data that trickles in is peeked again after short waits.
-    /// </summary>
-    private async Task<(byte[] Buffer, int Length, bool TimedOut)> PeekHead(Socket client)
+    /// <summary>Out of descriptors: stop accepting for a moment instead of spinning on the listener; logged once per 10 s.</summary>
+    private void PauseAccepting(int errno)
     {
-        var buffer = new byte[MaxHead];
-        using var timeout = new CancellationTokenSource(_headTimeout);
-        int length = 0, delay = 1;
-        try
+        long now = Environment.TickCount64;
+        if (!_acceptPaused)
         {
-            while (true)
-            {
-                length = await client.ReceiveAsync(buffer, SocketFlags.Peek, timeout.Token);
-                if (length == 0) return (buffer, 0, false);
-                if (buffer.AsSpan(0, length).IndexOf("\r\n\r\n"u8) >= 0 || length == buffer.Length) return (buffer, length, false);
-                await Task.Delay(delay, timeout.Token);
-                delay = Math.Min(delay * 2, 100);
-            }
+            _acceptPaused = true;
+            _acceptResume = now + 100;
+            foreach (var l in _listeners) _epoll.Remove(l.Fd);
         }
-        catch (OperationCanceledException) { return (buffer, Math.Max(length, 1), true); }
+        if (now >= _nextFdLog)
+        {
+            _nextFdLog = now + 10_000;
+            Log.Write(LogEvent.AcceptFailed, $"accept: {Native.ErrorText(errno)} with {_openClients} connection(s) in hand; accepting paused for 100 ms at a time until descriptors are free");
+        }
     }
 
-    /// <summary>
-    /// The Host header of a request head (null for HTTP/1.0 without one), read from the bytes
-    /// without building strings for the lines: this runs once per connection.
-    /// </summary>
-    internal static string? HostHeader(byte[] head, int length, out bool malformed)
+    private void ResumeAccepting()
     {
-        malformed = false;
-        ReadOnlySpan<byte> span = head.AsSpan(0, length);
-        int end = span.IndexOf("\r\n\r\n"u8);
-        if (end >= 0) span = span[..end];
-        int eol = span.IndexOf("\r\n"u8);
-        var requestLine = eol < 0 ? span : span[..eol];
-        // METHOD SP request-target SP HTTP-version, exactly two spaces
-        int sp1 = requestLine.IndexOf((byte)' '), sp2 = requestLine.LastIndexOf((byte)' ');
-        if (sp1 <= 0 || sp2 <= sp1 + 1 || requestLine[(sp1 + 1)..sp2].IndexOf((byte)' ') >= 0 || !requestLine[(sp2 + 1)..].StartsWith("HTTP/"u8))
-        {
-            malformed = true;
-            return null;
-        }
-        var target = requestLine[(sp1 + 1)..sp2];
-        string? host = null;
-        var rest = eol < 0 ? ReadOnlySpan<byte>.Empty : span[(eol + 2)..];
-        while (!rest.IsEmpty)
-        {
-            int e = rest.IndexOf("\r\n"u8);
-            var line = e < 0 ? rest : rest[..e];
-            rest = e < 0 ? ReadOnlySpan<byte>.Empty : rest[(e + 2)..];
-            int colon = line.IndexOf((byte)':');
-            if (colon <= 0 || !System.Text.Ascii.EqualsIgnoreCase(line[..colon].Trim((byte)' '), "host"u8)) continue;
-            if (host is not null) { malformed = true; return null; } // two Host headers: 400, as Apache
-            host = Encoding.Latin1.GetString(line[(colon + 1)..].Trim(" \t"u8));
-        }
-        // absolute-form target names the host itself (RFC 9112 3.2.2)
-        if (!target.IsEmpty && target[0] != (byte)'/' && Uri.TryCreate(Encoding.Latin1.GetString(target), UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
-            host = uri.Authority;
-        return host;
+        _acceptPaused = false;
+        if (_draining) return;
+        foreach (var l in _listeners) _epoll.Add(l.Fd, Epoll.In, Tag(l));
     }
 
-    private static async Task Reply(Socket client, int status, string reason)
+    private static IPEndPoint LocalEndPoint(int fd)
     {
-        string body = $"{status} {reason}\n";
-        var bytes = Encoding.ASCII.GetBytes($"HTTP/1.1 {status} {reason}\r\nServer: itkd\r\nContent-Type: text/plain\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}");
-        try { await client.SendAsync(bytes); client.Shutdown(SocketShutdown.Send); } catch (SocketException) { }
+        byte* a = stackalloc byte[128];
+        uint len = 128;
+        if (Native.getsockname(fd, a, &len) != 0) return new IPEndPoint(IPAddress.None, 0);
+        int port = (a[2] << 8) | a[3];
+        if (a[0] == 2 /* AF_INET */) return new IPEndPoint(new IPAddress(new ReadOnlySpan<byte>(a + 4, 4)), port);
+        var ip = new IPAddress(new ReadOnlySpan<byte>(a + 8, 16));
+        return new IPEndPoint(ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip, port);
     }
 
-    /// <summary>
-    /// MaxClientsVHost: the count drops when the worker reports a connection closed, a moment
-    /// after the client saw its response; a client that reconnects at once is given that moment
-    /// (up to 200 ms) before it is turned away, as Apache's synchronous scoreboard would not.
-    /// </summary>
-    private async Task<bool> SlotFree(VirtualHost vhost, int max)
+    private void ClientEvent(Client c, uint events)
     {
-        for (int waited = 0; _activePerVhost.GetValueOrDefault(vhost) >= max; waited += 5)
+        if (c.State == ClientState.Peeking) Peek(c, events);
+        else if (c.State == ClientState.Lingering) Linger(c);
+    }
+
+    /// <summary>Peeks at what has arrived; routes a complete head, answers a bad one, waits for the rest.</summary>
+    private void Peek(Client c, uint events)
+    {
+        nint n;
+        fixed (byte* p = _peek) n = Native.recv(c.Fd, p, (nuint)_peek.Length, Native.MSG_PEEK | Native.MSG_DONTWAIT);
+        if (n == 0) { Close(c); return; } // closed before sending a request (a preconnect, a probe)
+        if (n < 0)
         {
-            if (waited >= 200) return false;
-            await Task.Delay(5);
+            if (Native.Errno is Native.EAGAIN or Native.EINTR) { WaitForHead(c); return; }
+            Close(c);
+            return;
         }
-        return true;
+        var head = _peek.AsSpan(0, (int)n);
+        switch (HttpHead.Classify(head))
+        {
+            case HeadState.Malformed: Reply(c, 400, "Bad Request"); return;
+            case HeadState.Incomplete when n == _peek.Length: Reply(c, 400, "Bad Request"); return; // longer than MaxHead
+            case HeadState.Incomplete when (events & (Epoll.PeerClosed | Epoll.HangUp | Epoll.Error)) != 0: Close(c); return; // gave up mid-head
+            case HeadState.Incomplete: WaitForHead(c); return;
+        }
+        string? host = HttpHead.Host(head, out bool malformed);
+        if (malformed) { Reply(c, 400, "Bad Request"); return; }
+        if (c.Registered) { Unregister(c); c.Registered = false; }
+        var vhost = _selector.Select(c.Local.Address, c.Local.Port, host);
+        if (vhost is null) { _limited.Write(LogEvent.NoVhost, $"no vhost for {c.Local}"); Reply(c, 404, "Not Found"); return; }
+        c.Vhost = vhost;
+        c.VhostIndex = _vhosts[vhost].Index;
+        Route(c);
     }
 
-    /// <summary>
-    /// The least busy live worker of a pool, or null. Keeps the pool between the snapshot's
-    /// MinWorkers and MaxWorkers: asks the master for more while it has fewer than the minimum,
-    /// or when even the least busy one has SpareThreshold connections and the maximum allows.
-    /// </summary>
-    private WorkerLink? Pick(string key, string user, string group)
+    private void WaitForHead(Client c)
     {
-        var links = _workers.GetValueOrDefault(key);
+        if (c.Registered) return;
+        c.State = ClientState.Peeking;
+        c.Registered = true;
+        // Edge-triggered: the bytes stay in the socket (peeked, not read), so only new bytes may wake us.
+        Register(c, Epoll.In | Epoll.PeerClosed | Epoll.EdgeTriggered);
+        Arm(_headTimers, c, _headTimeoutMs);
+    }
+
+    private void Arm(Queue<(long, Client, uint)> timers, Client c, int ms) => timers.Enqueue((Environment.TickCount64 + ms, c, ++c.TimerStamp));
+
+    // ---------------------------------------------------------------- routing
+
+    private void Route(Client c)
+    {
+        var vs = _vhosts[c.Vhost!];
+        if (c.Vhost!.MaxClients is int max && vs.Active >= max)
+        {
+            while (vs.WaitingForSlot.TryPeek(out var stale) && (stale.Fd < 0 || stale.State != ClientState.WaitingSlot)) vs.WaitingForSlot.Dequeue();
+            // The count drops when the worker reports a connection closed, a moment after the client
+            // saw its response: a client that reconnects at once gets that moment before a 503.
+            c.State = ClientState.WaitingSlot;
+            vs.WaitingForSlot.Enqueue(c);
+            Arm(_slotTimers, c, SlotWaitMs);
+            return;
+        }
+        var pool = _pools[_snapshot.VhostPools[c.VhostIndex]];
+        if (pool.RefusedUntil > Environment.TickCount64)
+        {
+            _refused++;
+            _limited.Write(LogEvent.PoolHeldBack, $"pool {pool.Spec.User}: {pool.RefusedWhy}; 503");
+            Reply(c, 503, "Service Unavailable");
+            return;
+        }
+        if (Pick(pool) is { } link) { Pass(c, link, vs); return; }
+        c.State = ClientState.WaitingWorker;
+        while (pool.Waiting.TryPeek(out var stale) && (stale.Fd < 0 || stale.State != ClientState.WaitingWorker)) pool.Waiting.Dequeue();
+        pool.Waiting.Enqueue(c);
+        Arm(_workerTimers, c, WorkerWaitMs);
+        AskForWorker(pool);
+    }
+
+    /// <summary>The least busy live worker of the pool; asks for more below MinWorkers or when even the least busy is full.</summary>
+    private WorkerLink? Pick(PoolRoute pool)
+    {
         WorkerLink? best = null;
-        int live = 0;
-        if (links is not null)
-            foreach (var l in links)
-            {
-                if (l.Dead) continue;
-                live++;
-                if (best is null || l.Active < best.Active) best = l;
-            }
-        if (best is not null && (live < _snapshot.MinWorkers || best.Active >= SpareThreshold && live < _snapshot.MaxWorkers))
-        {
-            bool ask;
-            lock (_pending)
-            {
-                ask = live + _requested.GetValueOrDefault(key) < Math.Max(_snapshot.MinWorkers, best.Active >= SpareThreshold ? live + 1 : 0);
-                if (ask) _requested[key] = _requested.GetValueOrDefault(key) + 1;
-            }
-            if (ask) SendMaster(Message.Of(MessageType.NeedWorker, user, group));
-        }
+        foreach (var l in pool.Links) if (best is null || l.Open.Count < best.Open.Count) best = l;
+        if (best is not null && (pool.Links.Count < _snapshot.MinWorkers || best.Open.Count >= SpareThreshold)) AskForWorker(pool);
         return best;
     }
 
-    /// <summary>Connections on the least busy worker beyond which another worker is started.</summary>
-    private const int SpareThreshold = 64;
-
-    private async Task<WorkerLink?> GetWorker(string key, string user, string group)
+    /// <summary>One request at a time per pool, never beyond MaxWorkers, never while the master holds the pool back.</summary>
+    private void AskForWorker(PoolRoute pool)
     {
-        if (Pick(key, user, group) is { } w) return w;
-        TaskCompletionSource<WorkerLink?> tcs;
-        bool first = false;
-        lock (_pending)
+        if (_draining || pool.Requested > 0 || pool.Links.Count >= _snapshot.MaxWorkers || pool.RefusedUntil > Environment.TickCount64) return;
+        pool.Requested++;
+        SendMaster(new NeedWorkerMessage(pool.Spec.Id));
+    }
+
+    private void Pass(Client c, WorkerLink link, VhostState vs)
+    {
+        long id = ++_nextId;
+        link.Open[id] = vs;
+        vs.Active++;
+        link.LastActive = Environment.TickCount64;
+        var m = new ConnectionMessage(id, vs.Index);
+        if (link.Outbox.Count == 0 && TrySend(link, m, c)) return;
+        c.State = ClientState.Outbox;
+        link.Outbox.Enqueue((m, c));
+        WantOut(link, true);
+    }
+
+    /// <summary>One non-blocking send to a worker; false when its queue is full (the caller queues).</summary>
+    private bool TrySend(WorkerLink link, Message m, Client? c)
+    {
+        var r = Protocol.Send(link.Fd, m, c?.Fd ?? -1, dontWait: true);
+        if (r == SendResult.WouldBlock) return false;
+        if (r == SendResult.PeerGone) { LinkGone(link, "its channel closed", reroute: true, m, c); return true; }
+        link.LastSendOk = Environment.TickCount64;
+        if (c is not null)
         {
-            if (Pick(key, user, group) is { } again) return again;
-            if (!_pending.TryGetValue(key, out tcs!))
+            link.Passed++;
+            link.PassedSincePing++;
+            _openClients--;
+            Native.close(c.Fd); // the worker has its own descriptor now
+            c.Fd = -1;
+        }
+        return true;
+    }
+
+    private void WantOut(WorkerLink link, bool want)
+    {
+        if (link.WantsOut == want || link.Dead) return;
+        link.WantsOut = want;
+        _epoll.Modify(link.Fd, Epoll.In | (want ? Epoll.Out : 0), Tag(link));
+    }
+
+    private void Flush(WorkerLink link)
+    {
+        while (!link.Dead && link.Outbox.TryPeek(out var item))
+        {
+            if (!TrySend(link, item.M, item.C)) return;
+            if (link.Dead) return;
+            link.Outbox.Dequeue();
+        }
+        WantOut(link, false);
+    }
+
+    // ---------------------------------------------------------------- answering and closing
+
+    /// <summary>
+    /// Answers a connection itself (400, 404, 408, 503), then closes it the way Apache's lingering
+    /// close does: shut the sending side, read away what the client still sends for a moment, and
+    /// only then close — closing with unread bytes makes the kernel send a reset, and the client
+    /// might never see the answer.
+    /// </summary>
+    private void Reply(Client c, int status, string reason)
+    {
+        string body = $"{status} {reason}\n";
+        var bytes = Encoding.ASCII.GetBytes($"HTTP/1.1 {status} {reason}\r\nServer: itkd\r\nContent-Type: text/plain\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}");
+        fixed (byte* p = bytes) Native.send(c.Fd, p, (nuint)bytes.Length, Native.MSG_DONTWAIT | Native.MSG_NOSIGNAL);
+        Native.shutdown(c.Fd, Native.SHUT_WR);
+        c.State = ClientState.Lingering;
+        if (c.Registered) _epoll.Modify(c.Fd, Epoll.In | Epoll.PeerClosed, Tag(c));
+        else { c.Registered = true; Register(c, Epoll.In | Epoll.PeerClosed); }
+        Arm(_lingerTimers, c, LingerMs);
+        Linger(c);
+    }
+
+    private void Linger(Client c)
+    {
+        while (c.Fd >= 0)
+        {
+            nint n;
+            fixed (byte* p = _peek) n = Native.recv(c.Fd, p, (nuint)_peek.Length, Native.MSG_DONTWAIT);
+            if (n > 0) { if ((c.Lingered += (int)n) > 1 << 20) { Close(c); return; } continue; }
+            if (n < 0 && Native.Errno is Native.EAGAIN or Native.EINTR) return;
+            Close(c); // end of stream (or an error): all read
+            return;
+        }
+    }
+
+    private void Close(Client c)
+    {
+        if (c.Fd < 0) return;
+        if (c.Registered) { Unregister(c); c.Registered = false; }
+        Native.close(c.Fd);
+        c.Fd = -1;
+        c.TimerStamp++;
+        _openClients--;
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    private void Timers(long now)
+    {
+        Expire(_headTimers, now, c => c.State == ClientState.Peeking, c =>
+        {
+            _timeouts++;
+            _limited.Write(LogEvent.ClientTimeout, $"request head not complete within {_headTimeoutMs / 1000} s; 408");
+            Reply(c, 408, "Request Timeout");
+        });
+        Expire(_slotTimers, now, c => c.State == ClientState.WaitingSlot, c =>
+        {
+            _busy++;
+            _limited.Write(LogEvent.VhostBusy, $"{c.Vhost!.Name}: MaxClientsVHost {c.Vhost.MaxClients} reached; 503");
+            Reply(c, 503, "Service Unavailable"); // left in the vhost's queue, skipped there by its state
+        });
+        Expire(_workerTimers, now, c => c.State == ClientState.WaitingWorker, c =>
+        {
+            _limited.Write(LogEvent.RoutingFailed, $"no worker for {c.Vhost!.Name} within {WorkerWaitMs / 1000} s; 503");
+            Reply(c, 503, "Service Unavailable");
+        });
+        Expire(_lingerTimers, now, c => c.State == ClientState.Lingering, Close);
+        if (_acceptPaused && now >= _acceptResume) ResumeAccepting();
+    }
+
+    private static void Expire(Queue<(long Due, Client C, uint Stamp)> q, long now, Func<Client, bool> still, Action<Client> fire)
+    {
+        while (q.Count > 0 && q.Peek().Due <= now)
+        {
+            var (_, c, stamp) = q.Dequeue();
+            if (c.Fd >= 0 && c.TimerStamp == stamp && still(c)) fire(c);
+        }
+    }
+
+    /// <summary>Pings, wedged workers, idle workers.</summary>
+    private void Tick(long now)
+    {
+        foreach (var pool in _pools.Values)
+            foreach (var link in pool.Links.ToList())
             {
-                _pending[key] = tcs = new TaskCompletionSource<WorkerLink?>(TaskCreationOptions.RunContinuationsAsynchronously);
-                first = true; // one request to the master per empty pool; more come from Pick
-                _requested[key] = _requested.GetValueOrDefault(key) + 1;
+                if (link.Outbox.Count > 0 && now - link.LastSendOk > WedgeMs) { Wedged(link, $"left its channel unread for {WedgeMs / 1000} s with {link.Outbox.Count} connection(s) waiting"); continue; }
+                if (link.PingOutstanding && now - link.PingSentAt > WedgeMs) { Wedged(link, $"did not answer a ping for {WedgeMs / 1000} s"); continue; }
+                if (!link.PingOutstanding && link.PassedSincePing > 0 && now - link.PingSentAt >= PingEveryMs && link.Outbox.Count == 0)
+                {
+                    link.PingOutstanding = true;
+                    link.PingSentAt = now;
+                    link.PassedSincePing = 0;
+                    var ping = new PingMessage(++link.PingSeq);
+                    if (!TrySend(link, ping, null)) { link.Outbox.Enqueue((ping, null)); WantOut(link, true); }
+                    continue;
+                }
+                if (!_draining && link.Open.Count == 0 && link.Outbox.Count == 0 && !link.PingOutstanding && now - link.LastActive > _snapshot.IdleTimeoutSeconds * 1000L)
+                {
+                    Log.Write(LogEvent.WorkerDetached, $"{pool.Spec.User} pid {link.Pid}: idle for {_snapshot.IdleTimeoutSeconds} s; retiring it");
+                    SendMaster(new WorkerRetiredMessage(pool.Spec.Id, link.Pid));
+                    LinkGone(link, "retired", reroute: false);
+                }
+            }
+    }
+
+    /// <summary>A worker that stopped reading: the master ends it; what waited for it goes to another worker of the pool or gets 503.</summary>
+    private void Wedged(WorkerLink link, string why)
+    {
+        Log.Write(LogEvent.WorkerUnresponsive, $"{link.Pool.Spec.User} pid {link.Pid} {why}; asking the master to replace it");
+        SendMaster(new WorkerUnresponsiveMessage(link.Pool.Spec.Id, link.Pid, why));
+        LinkGone(link, why, reroute: false);
+    }
+
+    // ---------------------------------------------------------------- worker channels
+
+    private void LinkEvent(WorkerLink link, uint events)
+    {
+        if ((events & Epoll.Out) != 0) Flush(link);
+        if (link.Dead) return;
+        if ((events & (Epoll.In | Epoll.HangUp | Epoll.Error)) == 0) return;
+        // A bounded number per wake-up: one worker cannot keep the loop from everyone else.
+        for (int i = 0; i < 64 && !link.Dead; i++)
+        {
+            ReceiveStatus st;
+            Message? m;
+            try { st = Protocol.Receive(link.Fd, Direction.WorkerToDispatcher, _message, true, out m, out _); }
+            catch (ProtocolException e) { Misbehaved(link, e.Message); return; }
+            catch (IOException e) { LinkGone(link, e.Message, reroute: true); return; }
+            if (st == ReceiveStatus.WouldBlock) return;
+            if (st == ReceiveStatus.Closed) { LinkGone(link, "its channel closed", reroute: true); return; }
+            switch (m)
+            {
+                case ClosedMessage x:
+                    foreach (var (id, served) in x.Connections)
+                    {
+                        if (!link.Open.Remove(id, out var vs)) { Misbehaved(link, $"reported connection {id}, which it was never given (or already closed)"); return; }
+                        vs.Active--;
+                        link.Requests += Math.Max(0, served);
+                        link.LastActive = Environment.TickCount64;
+                        ReleaseSlot(vs);
+                    }
+                    break;
+                case PongMessage x:
+                    if (!link.PingOutstanding || x.Sequence != link.PingSeq) { Misbehaved(link, $"answered ping {x.Sequence}, which was not asked"); return; }
+                    link.PingOutstanding = false;
+                    break;
             }
         }
-        if (first) SendMaster(Message.Of(MessageType.NeedWorker, user, group));
-        var done = await Task.WhenAny(tcs.Task, Task.Delay(TimeSpan.FromSeconds(15)));
-        if (done != tcs.Task) { lock (_pending) _pending.Remove(key, out _); return null; }
-        return tcs.Task.Result;
     }
 
-    private void Forget(long id)
+    /// <summary>A freed MaxClientsVHost slot goes to the connection that has waited longest for it.</summary>
+    private void ReleaseSlot(VhostState vs)
     {
-        if (!_inFlight.TryRemove(id, out var entry)) return;
-        _activePerVhost.AddOrUpdate(entry.Vhost, 0, (_, n) => Math.Max(0, n - 1));
-        Interlocked.Decrement(ref entry.Worker.Active);
+        while (vs.WaitingForSlot.TryDequeue(out var c))
+        {
+            if (c.Fd < 0 || c.State != ClientState.WaitingSlot) continue;
+            c.TimerStamp++;
+            Route(c);
+            return;
+        }
     }
 
-    /// <summary>Messages from one worker: a connection is done. End of stream: the worker is gone.</summary>
-    private void ReadWorker(WorkerLink link)
+    private void Misbehaved(WorkerLink link, string why)
     {
-        try
-        {
-            Message.ReadAll(link.Channel, m =>
-            {
-                if (m.Type != MessageType.Closed || m.Fd >= 0 || m.Fields.Length == 0 || m.Fields.Length % 2 != 0)
-                    throw new ProtocolException($"unexpected {m.Type} from worker {link.Pid}");
-                for (int i = 0; i < m.Fields.Length; i += 2)
-                {
-                    if (!long.TryParse(m.Fields[i], out long id) || !int.TryParse(m.Fields[i + 1], out int n))
-                        throw new ProtocolException($"malformed Closed from worker {link.Pid}");
-                    Interlocked.Add(ref link.Requests, n);
-                    Forget(id);
-                }
-            });
-        }
-        catch (Exception e) when (e is ProtocolException or IOException)
-        {
-            Log.Write(LogEvent.PeerProtocolError, $"worker {link.Pid}: {e.Message}");
-        }
+        Log.Write(LogEvent.PeerProtocolError, $"{link.Pool.Spec.User} pid {link.Pid}: {why}; dropping it");
+        SendMaster(new WorkerUnresponsiveMessage(link.Pool.Spec.Id, link.Pid, $"broke the protocol ({why})"));
+        LinkGone(link, why, reroute: false);
+    }
+
+    /// <summary>
+    /// A worker is gone (exited, retired, wedged, misbehaved): its open connections no longer
+    /// count against MaxClientsVHost; what waited in its queue never reached it and is routed again
+    /// (to another worker of the pool, or a new one) — or, for a wedged worker, answered 503 when
+    /// the pool has no other.
+    /// </summary>
+    private void LinkGone(WorkerLink link, string why, bool reroute, Message? inFlight = null, Client? inFlightClient = null)
+    {
+        if (link.Dead) return;
         link.Dead = true;
-        lock (_pending) _workers[link.Key] = (_workers.GetValueOrDefault(link.Key) ?? []).Where(l => l != link).ToArray();
-        foreach (var id in _inFlight.Where(kv => kv.Value.Worker == link).Select(kv => kv.Key).ToList()) Forget(id);
-        Mono.Unix.Native.Syscall.close(link.Channel);
-        Log.Write(LogEvent.WorkerDetached, $"{link.Key} pid {link.Pid}");
+        link.Pool.Links.Remove(link);
+        Unregister(link);
+        Native.close(link.Fd);
+        foreach (var vs in link.Open.Values) { vs.Active--; ReleaseSlot(vs); }
+        link.Open.Clear();
+        var waiting = link.Outbox.Where(o => o.C is not null).Select(o => o.C!).ToList();
+        link.Outbox.Clear();
+        if (inFlightClient is not null && !waiting.Contains(inFlightClient)) waiting.Insert(0, inFlightClient);
+        Log.Write(LogEvent.WorkerDetached, $"{link.Pool.Spec.User} pid {link.Pid}: {why}{(waiting.Count > 0 ? $"; {waiting.Count} waiting connection(s) {(reroute || link.Pool.Links.Count > 0 ? "routed again" : "answered 503")}" : "")}");
+        foreach (var c in waiting)
+        {
+            if (c.Fd < 0) continue;
+            if (reroute || link.Pool.Links.Count > 0) Route(c);
+            else Reply(c, 503, "Service Unavailable");
+        }
     }
 
-    private string StatusJson() => JsonSerializer.Serialize(new DispatcherStatus(
-        Environment.ProcessId, Interlocked.Read(ref _accepted), Interlocked.Read(ref _timeouts), Interlocked.Read(ref _busy),
-        _workers.Values.SelectMany(l => l).Select(w => new WorkerLinkStatus(w.Key, w.Pid, w.Active, w.Passed, w.Requests)).ToArray(),
-        _activePerVhost.Select(kv => new VhostActivity(kv.Key.Name, kv.Value)).ToArray()), ServerJson.Default.DispatcherStatus);
+    // ---------------------------------------------------------------- the master
+
+    /// <summary>Blocking (reads use MSG_DONTWAIT instead): the master reads its dispatcher's channel on a thread of its own, promptly.</summary>
+    private void SendMaster(Message m)
+    {
+        if (Protocol.Send(_master, m) != SendResult.Sent) { Log.Write(LogEvent.PeerProtocolError, "the master is gone"); StartDrain(); }
+    }
+
+    private void MasterEvent()
+    {
+        for (int i = 0; i < 64; i++)
+        {
+            ReceiveStatus st;
+            Message? m;
+            int fd;
+            try { st = Protocol.Receive(_master, Direction.MasterToDispatcher, _message, true, out m, out fd); }
+            catch (Exception e) when (e is ProtocolException or IOException)
+            {
+                Log.Write(LogEvent.PeerProtocolError, $"master channel: {e.Message}");
+                StartDrain();
+                _epoll.Remove(_master);
+                return;
+            }
+            if (st == ReceiveStatus.WouldBlock) return;
+            if (st == ReceiveStatus.Closed) { StartDrain(); _epoll.Remove(_master); return; }
+            switch (m)
+            {
+                case ListenerMessage x when x.Index >= 0 && x.Index < _snapshot.Listens.Count:
+                    // Non-blocking: during a reload two dispatchers poll the same socket and only one wins each connection.
+                    Native.fcntl(fd, Native.F_SETFL, Native.O_NONBLOCK);
+                    var address = _snapshot.Listens[x.Index].Address;
+                    var l = new ListenerHandle
+                    {
+                        Fd = fd, Index = x.Index,
+                        Bound = HostAddress.TryParse(address, true, out var a, out _) && a!.Ip is { } ip && a.Port is int port ? new IPEndPoint(ip, port) : null,
+                    };
+                    _listeners.Add(l);
+                    if (_draining) Native.close(fd);
+                    else Register(l, Epoll.In);
+                    Log.Write(LogEvent.ListenerReceived, address);
+                    break;
+                case WorkerUpMessage x when _pools.TryGetValue(x.PoolId, out var pool):
+                    pool.Requested = Math.Max(0, pool.Requested - 1);
+                    FdPassing.LimitSendBuffer(fd, ChannelSendBuffer);
+                    var link = new WorkerLink { Fd = fd, Pool = pool, Pid = x.Pid, LastSendOk = Environment.TickCount64, LastActive = Environment.TickCount64 };
+                    if (_draining) { Native.close(fd); break; }
+                    Register(link, Epoll.In);
+                    pool.Links.Add(link);
+                    Log.Write(LogEvent.WorkerAttached, $"{pool.Spec.User} pid {x.Pid}");
+                    while (pool.Waiting.TryDequeue(out var c))
+                        if (c.Fd >= 0 && c.State == ClientState.WaitingWorker) { c.TimerStamp++; Route(c); }
+                    Pick(pool); // fill the pool up to MinWorkers now, not at the next connection
+                    break;
+                case WorkerRefusedMessage x when _pools.TryGetValue(x.PoolId, out var refused):
+                    refused.Requested = Math.Max(0, refused.Requested - 1);
+                    refused.RefusedUntil = Environment.TickCount64 + Math.Clamp(x.RetryAfterMs, 100, 60_000);
+                    refused.RefusedWhy = x.Reason;
+                    Log.Write(LogEvent.PoolHeldBack, $"pool {refused.Spec.User}: {x.Reason}; connections get 503 for {x.RetryAfterMs} ms");
+                    while (refused.Waiting.TryDequeue(out var c))
+                        if (c.Fd >= 0 && c.State == ClientState.WaitingWorker) { _refused++; Reply(c, 503, "Service Unavailable"); }
+                    break;
+                case WorkerGoneMessage x when _pools.TryGetValue(x.PoolId, out var gone):
+                    if (gone.Links.FirstOrDefault(w => w.Pid == x.Pid) is { } dead) LinkGone(dead, "the master reaped it", reroute: true);
+                    break;
+                case StatusRequestMessage x:
+                    SendStatus(x.Sequence);
+                    break;
+                case DrainMessage:
+                    StartDrain();
+                    break;
+                default:
+                    if (fd >= 0) Native.close(fd);
+                    Log.Write(LogEvent.PeerProtocolError, $"unexpected {m!.Type} from the master");
+                    StartDrain();
+                    return;
+            }
+        }
+    }
+
+    private void SendStatus(int seq)
+    {
+        var links = _pools.Values.SelectMany(p => p.Links).Select(l => new LinkCounters(l.Pool.Spec.Id, l.Pid, l.Open.Count, l.Passed, l.Requests)).ToArray();
+        foreach (var chunk in links.Chunk(StatusLinksMessage.MaxItems)) SendMaster(new StatusLinksMessage(seq, chunk));
+        var vhosts = _vhosts.Values.Where(v => v.Active > 0).Select(v => new VhostCounter(v.Index, v.Active)).ToArray();
+        foreach (var chunk in vhosts.Chunk(StatusVhostsMessage.MaxItems)) SendMaster(new StatusVhostsMessage(seq, chunk));
+        SendMaster(new StatusEndMessage(seq, _accepted, _timeouts, _busy, _refused, _openClients));
+    }
+
+    // ---------------------------------------------------------------- draining
+
+    /// <summary>
+    /// Stop accepting; route what is already in hand (the next generation takes new connections);
+    /// then close every worker channel, which tells each worker to finish its connections and exit.
+    /// The listening sockets stay open: the master and the next dispatcher share them.
+    /// </summary>
+    private void StartDrain()
+    {
+        if (_draining) return;
+        _draining = true;
+        _drainDeadline = Environment.TickCount64 + _headTimeoutMs + 5000;
+        foreach (var l in _listeners) { Unregister(l); Native.close(l.Fd); }
+        Log.Write(LogEvent.Draining, $"no longer accepting; {_openClients} connection(s) still being routed");
+    }
+
+    private void FinishDrain()
+    {
+        var links = _pools.Values.SelectMany(p => p.Links).ToList();
+        Log.Write(LogEvent.Draining, $"routing done (accepted {_accepted}, passed {links.Sum(l => l.Passed)}, still in hand {_openClients}); {links.Count} worker(s) finish their connections");
+        foreach (var l in links) { Flush(l); Native.shutdown(l.Fd, Native.SHUT_WR); }
+    }
+}
+
+/// <summary>
+/// Lines the dispatcher writes per connection (timeouts, 503s) are limited to a few per second and
+/// event: an attack of thousands of slow connections must not become thousands of log lines.
+/// </summary>
+internal sealed class RateLimitedLog
+{
+    private readonly Dictionary<LogEvent, (long Window, int Count, int Dropped)> _state = new();
+
+    public void Write(LogEvent e, string message)
+    {
+        long now = Environment.TickCount64 / 10_000; // ten-second windows
+        var s = _state.GetValueOrDefault(e);
+        if (s.Window != now)
+        {
+            if (s.Dropped > 0) Log.Write(e, $"{s.Dropped} more like this in the last 10 s");
+            s = (now, 0, 0);
+        }
+        if (s.Count < 5) { s.Count++; Log.Write(e, message); }
+        else s.Dropped++;
+        _state[e] = s;
+    }
 }

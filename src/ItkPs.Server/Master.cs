@@ -1,108 +1,133 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using System.Text;
-using System.Text.Json;
 using ItkPs.Core.Config;
 using ItkPs.Core.Unix;
 using ItkPs.Server.Privileged;
 
 namespace ItkPs.Server;
 
+/// <summary>What the operator gave itkd on its command line.</summary>
+public sealed record MasterOptions(string ConfigFile, string ControlSocket, string? PidFile, int IdleTimeout, int MinWorkers, int MaxWorkers,
+    string PhpCgi, int PhpChildren, string DispatcherUser);
+
 /// <summary>
-/// The master, as root: reads and validates the configuration, binds every Listen, starts the
-/// dispatcher and, when the dispatcher asks, a worker per (uid, gid); supervises them, reloads
-/// on SIGHUP, stops on SIGTERM, and answers status on a root-only control socket. It never
-/// reads a byte of a request.
+/// The master, as root, is a monitor rather than a second application: it reads and validates
+/// the configuration, binds every Listen, opens the vhost logs it may open, starts the dispatcher,
+/// and answers the dispatcher's few requests (<see cref="Handle"/>: a worker for a pool, ending an
+/// unresponsive worker, retiring an idle one, status). Workers cannot talk to it at all. It reloads
+/// on SIGHUP, stops on SIGTERM/SIGINT, and answers status on a root-only control socket. It never
+/// reads a byte of a request and never waits on a worker.
 /// </summary>
-public sealed class Master
+public sealed class Master(MasterOptions options)
 {
-    private readonly string _configFile, _controlPath, _runDir;
-    private readonly string? _pidFile;
-    private readonly int _idleTimeout;
     private readonly DateTime _started = DateTime.UtcNow;
-    private readonly object _gate = new();
     private readonly Dictionary<string, Socket> _listeners = new();
-    private readonly Dictionary<string, Pool> _pools = new();
     private readonly ManualResetEventSlim _wake = new();
-    private volatile bool _stop, _reload;
+    private volatile bool _stop, _reload, _restartDispatcher;
     private volatile Generation? _current;
-    private volatile Box? _lastReloadBox;
-    private (DateTime At, bool Ok, string Message)? _lastReload { get => _lastReloadBox?.Value; set => _lastReloadBox = value is null ? null : new Box(value.Value); }
-    private sealed record Box((DateTime At, bool Ok, string Message) Value);
+    private volatile ReloadInfo? _lastReload;
     private string _lastErrors = "";
-    private int _generation;
-
-    private sealed class Pool
-    {
-        public required string User, Group;
-        public List<Process> Workers { get; } = new();
-        public List<DateTime> Crashes { get; } = new();
-        public int Spawned, CrashCount;
-        public DateTime ThrottledUntil;
-    }
-
-    private sealed class Generation
-    {
-        public required int Number;
-        public required Snapshot Snapshot;
-        public required string SnapshotPath;
-        public required Process Dispatcher;
-        public required int Channel;
-        public readonly object SendGate = new();
-        public TaskCompletionSource<string>? PendingStatus;
-    }
-
-    private readonly int _minWorkers, _maxWorkers;
-
-    private readonly string _phpCgi;
-    private readonly int _phpChildren;
-
-    public Master(string configFile, string controlPath, string? pidFile, int idleTimeout, int minWorkers = 1, int maxWorkers = 1,
-        string phpCgi = "/usr/bin/php-cgi", int phpChildren = 4)
-    {
-        _configFile = configFile; _controlPath = controlPath; _pidFile = pidFile; _idleTimeout = idleTimeout;
-        _minWorkers = Math.Max(1, minWorkers); _maxWorkers = Math.Max(_minWorkers, maxWorkers);
-        _phpCgi = phpCgi; _phpChildren = Math.Max(1, phpChildren);
-        _runDir = Path.Combine(Path.GetDirectoryName(controlPath)!, $"itkd-{Environment.ProcessId}");
-    }
+    private int _generation, _statusSequence;
+    private Supervisor _supervisor = null!;
+    private LogRelay _relay = null!;
 
     /// <summary>Reads and validates; prints every error as file:line. Null when the config cannot be used.</summary>
-    private ServerConfig? Load()
+    private ServerConfig? Load(out PoolSpec dispatcher)
     {
-        var config = new ConfigReader().Read(_configFile);
+        dispatcher = new PoolSpec();
+        var config = new ConfigReader().Read(options.ConfigFile);
         var all = config.Diagnostics.Concat(ConfigValidator.Validate(config, SystemAccounts.Instance)).ToList();
         foreach (var w in all.Where(d => d.Severity == DiagnosticSeverity.Warning)) Log.Write(LogEvent.ConfigError, w.ToString());
         var errors = all.Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
-        if (config.User is null || config.Group is null)
-            errors.Add(ConfigDiagnostic.Error(_configFile, 0, "User and Group must name the unprivileged account the dispatcher runs as (e.g. User www-data)."));
-        if (config.Listens.Count == 0) errors.Add(ConfigDiagnostic.Error(_configFile, 0, "no Listen directive: itkd would accept nothing."));
+        if (config.Listens.Count == 0) errors.Add(ConfigDiagnostic.Error(options.ConfigFile, 0, "no Listen directive: itkd would accept nothing."));
+        var account = DispatcherAccount(out string? accountError);
+        if (account is null) errors.Add(ConfigDiagnostic.Error(options.ConfigFile, 0, accountError!));
+        else
+        {
+            dispatcher = new PoolSpec { Id = 0, User = account.Value.User.Name, Uid = account.Value.User.Uid, Group = account.Value.Group.Name, Gid = account.Value.Group.Gid };
+            // A vhost running as the dispatcher's account could signal or trace the process that routes every site.
+            foreach (var vh in config.VirtualHosts)
+            {
+                var u = vh.User is null ? null : SystemAccounts.Instance.FindUser(vh.User);
+                var g = vh.Group is null ? null : SystemAccounts.Instance.FindGroup(vh.Group);
+                if (u?.Uid == dispatcher.Uid || g?.Gid == dispatcher.Gid)
+                {
+                    var (file, line) = vh.Where("AssignUserID");
+                    errors.Add(ConfigDiagnostic.Error(file, line,
+                        $"vhost {(vh.Name.Length > 0 ? vh.Name : vh.Listen)} would run as {vh.User}:{vh.Group}, the account of itkd's dispatcher ({dispatcher.User}:{dispatcher.Group}); give it an AssignUserID of its own{(vh.AssignedUser is null ? " (it falls back to the server's User/Group)" : "")}."));
+                }
+            }
+        }
         foreach (var e in errors) Console.Error.WriteLine($"itkd: {e}");
         _lastErrors = string.Join("; ", errors.Select(e => e.ToString()));
         return errors.Count == 0 ? config : null;
+    }
+
+    /// <summary>
+    /// The dispatcher's own system account (--dispatcher-user, default "itkd"): no vhost may use it,
+    /// so no tenant can signal or trace the process that routes every site. Created (no home, no
+    /// login shell) when missing, as a package would create it.
+    /// </summary>
+    private (UserAccount User, GroupAccount Group)? DispatcherAccount(out string? error)
+    {
+        error = null;
+        var accounts = SystemAccounts.Instance;
+        var user = accounts.FindUser(options.DispatcherUser);
+        if (user is null)
+        {
+            try
+            {
+                UserProvisioner.CreateSystemUser(options.DispatcherUser, null, null, accounts);
+                Log.Write(LogEvent.AccountCreated, $"created the system account {options.DispatcherUser} for the dispatcher (no home, no login shell)");
+            }
+            catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
+            {
+                error = $"the dispatcher's account '{options.DispatcherUser}' does not exist and could not be created: {e.Message}";
+                return null;
+            }
+            user = accounts.FindUser(options.DispatcherUser);
+        }
+        if (user is null) { error = $"the dispatcher's account '{options.DispatcherUser}' does not exist"; return null; }
+        if (user.Uid == 0 || user.Gid == 0) { error = $"--dispatcher-user {user.Name} has uid or gid 0: the dispatcher must run unprivileged"; return null; }
+        var group = accounts.FindGroup(user.Gid);
+        if (group is null) { error = $"the primary group {user.Gid} of '{user.Name}' does not exist"; return null; }
+        return (user, group);
     }
 
     public int Run()
     {
         Log.Role = "master";
         if (Mono.Unix.Native.Syscall.geteuid() != 0) { Console.Error.WriteLine("itkd: the master must run as root (it binds ports and starts each user's workers)."); return 2; }
-        var config = Load();
+        MasterProcess.MarkInheritedCloseOnExec();
+        bool detached = MasterProcess.DetachControllingTerminal();
+        var config = Load(out var dispatcher);
         if (config is null) return 2;
+        try { RootFiles.PrepareControlSocket(options.ControlSocket); }
+        catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException) { Console.Error.WriteLine($"itkd: {e.Message}"); return 2; }
         if (!BindListeners(config, out var bindError)) { Console.Error.WriteLine($"itkd: {bindError}"); CloseListeners(); return 2; }
-
-        Directory.CreateDirectory(Path.GetDirectoryName(_controlPath)!);
-        Directory.CreateDirectory(_runDir);
-        File.SetUnixFileMode(_runDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        var control = StartControlSocket();
-        if (_pidFile is not null) File.WriteAllText(_pidFile, Environment.ProcessId + "\n");
+        ControlServer control;
+        try
+        {
+            control = new ControlServer(options.ControlSocket, StatusAsync);
+            if (options.PidFile is not null) RootFiles.WritePidFile(options.PidFile, Environment.ProcessId);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or SocketException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"itkd: {e.Message}");
+            CloseListeners();
+            return 2;
+        }
 
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; _stop = true; _wake.Set(); });
         using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; _stop = true; _wake.Set(); });
         using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; _reload = true; _wake.Set(); });
 
-        _current = StartGeneration(config);
-        Log.Write(LogEvent.MasterStarted, $"serving {config.VirtualHosts.Count} vhost(s) on {string.Join(", ", _listeners.Keys)}; control socket {_controlPath}");
+        _relay = new LogRelay();
+        _supervisor = new Supervisor(_relay, WorkerExited, DispatcherExited);
+        if (detached) Log.Write(LogEvent.TerminalDetached, "gave up the controlling terminal: no child of itkd can open /dev/tty");
+        _current = StartGeneration(config, dispatcher);
+        Log.Write(LogEvent.MasterStarted, $"serving {config.VirtualHosts.Count} vhost(s) on {string.Join(", ", _listeners.Keys)}; control socket {options.ControlSocket}; dispatcher as {dispatcher.User}");
         Console.Out.WriteLine($"itkd: listening on {string.Join(", ", _listeners.Keys)}");
         Console.Out.Flush();
 
@@ -110,20 +135,25 @@ public sealed class Master
         {
             _wake.Wait(TimeSpan.FromSeconds(1));
             _wake.Reset();
+            Reaper.ReapAll(); // in case a SIGCHLD was merged with another
             if (_reload) { _reload = false; Reload(); }
-            if (!_stop && _current!.Dispatcher.HasExited)
+            if (_restartDispatcher && !_stop)
             {
-                Log.Write(LogEvent.DispatcherExited, $"dispatcher {_current.Dispatcher.Id} exited ({_current.Dispatcher.ExitCode}); starting a new one");
-                var c = Load();
-                _current = StartGeneration(c ?? throw new InvalidOperationException("configuration became invalid"));
+                _restartDispatcher = false;
+                var gen = _current!;
+                if (gen.Dispatcher is { Exited: true })
+                {
+                    Log.Write(LogEvent.DispatcherExited, $"generation {gen.Number}: starting a new dispatcher");
+                    StartDispatcher(gen);
+                }
             }
         }
         Stop();
         control.Dispose();
-        try { File.Delete(_controlPath); } catch (IOException) { }
-        if (_pidFile is not null) try { File.Delete(_pidFile); } catch (IOException) { }
-        try { Directory.Delete(_runDir, true); } catch (IOException) { }
+        try { File.Delete(options.ControlSocket); } catch (IOException) { }
+        if (options.PidFile is not null) try { File.Delete(options.PidFile); } catch (IOException) { }
         Log.Write(LogEvent.Stopped, "stopped");
+        _relay.Dispose();
         return 0;
     }
 
@@ -152,7 +182,7 @@ public sealed class Master
                     s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
                     s.Bind(new IPEndPoint(ip, address.Port!.Value));
                 }
-                s.Listen(1024);
+                s.Listen(4096);
                 _listeners[key] = s;
                 Log.Write(LogEvent.ListenerBound, $"bound {key} ({file}:{line})");
             }
@@ -167,196 +197,219 @@ public sealed class Master
 
     private void CloseListeners() { foreach (var s in _listeners.Values) s.Dispose(); _listeners.Clear(); }
 
-    /// <summary>A dispatcher for a snapshot of the configuration, with the listeners handed over.</summary>
-    private Generation StartGeneration(ServerConfig config)
+    /// <summary>Resolves the configuration into a generation's snapshot: pools by (uid, gid), each vhost's pool.</summary>
+    private Generation StartGeneration(ServerConfig config, PoolSpec dispatcher)
     {
         int number = ++_generation;
-        var snapshot = Snapshot.From(config, number, _minWorkers, _maxWorkers, _phpCgi, _phpChildren);
-        string path = snapshot.Save(_runDir);
-        var (mine, theirs) = FdPassing.SocketPair();
-        var process = Spawner.Spawn("itkd: dispatcher", ["--role", "dispatcher", "--config", path, "--channel", theirs.ToString()], [theirs]);
-        Mono.Unix.Native.Syscall.close(theirs);
-        var gen = new Generation { Number = number, Snapshot = snapshot, SnapshotPath = path, Dispatcher = process, Channel = mine };
-        foreach (var key in snapshot.Listens.Distinct())
-            lock (gen.SendGate) new Message(MessageType.Listener, [key], (int)_listeners[key].Handle).Send(mine);
-        Log.Write(LogEvent.DispatcherSpawned, $"generation {number}: dispatcher pid {process.Id}");
-        new Thread(() => ReadDispatcher(gen)) { IsBackground = true, Name = $"dispatcher-{number}" }.Start();
+        var pools = new Dictionary<int, PoolSpec>();
+        var vhostPools = new List<int>();
+        foreach (var vh in config.VirtualHosts)
+        {
+            // Validated: both exist and are not root.
+            var u = SystemAccounts.Instance.FindUser(vh.User!)!;
+            var g = SystemAccounts.Instance.FindGroup(vh.Group!)!;
+            int id = _supervisor.PoolId(u.Uid, g.Gid, u.Name, g.Name);
+            pools.TryAdd(id, new PoolSpec { Id = id, User = u.Name, Uid = u.Uid, Group = g.Name, Gid = g.Gid });
+            vhostPools.Add(id);
+        }
+        var snapshot = new Snapshot
+        {
+            Generation = number, ConfigFile = config.MainFile,
+            Listens = config.Listens.Select(l => Key(l.Address)).Distinct().Select(a => new ListenSpec { Address = a }).ToList(),
+            Pools = pools.Values.OrderBy(p => p.Id).ToList(), VirtualHosts = config.VirtualHosts, VhostPools = vhostPools, Dispatcher = dispatcher,
+            UidMin = config.UidRange.Min, UidMax = config.UidRange.Max, GidMin = config.GidRange.Min, GidMax = config.GidRange.Max,
+            HeaderTimeoutSeconds = config.HeaderTimeoutSeconds, MinWorkers = options.MinWorkers, MaxWorkers = options.MaxWorkers,
+            IdleTimeoutSeconds = options.IdleTimeout, ServerDirectives = config.Directives, ServerSections = config.Directories,
+            TimeoutSeconds = config.TimeoutSeconds, PhpCgi = options.PhpCgi, PhpChildren = options.PhpChildren,
+        };
+        var gen = new Generation { Number = number, Config = config, Snapshot = snapshot };
+        gen.OpenLogs();
+        StartDispatcher(gen);
         return gen;
     }
 
-    /// <summary>Messages from a dispatcher: worker requests and status replies. Anything else ends it.</summary>
-    private void ReadDispatcher(Generation gen)
+    private void StartDispatcher(Generation gen)
     {
+        var d = _supervisor.StartDispatcher(gen);
+        SetSendTimeout(d.Channel, 5);
+        gen.Dispatcher = d;
+        for (int i = 0; i < gen.Snapshot.Listens.Count; i++)
+            Send(d, new ListenerMessage(i), (int)_listeners[gen.Snapshot.Listens[i].Address].Handle);
+        Log.Write(LogEvent.DispatcherSpawned, $"generation {gen.Number}: dispatcher pid {d.Pid}");
+        new Thread(() => ReadDispatcher(d)) { IsBackground = true, Name = $"dispatcher-{d.Pid}" }.Start();
+    }
+
+    /// <summary>A send that waits at most a few seconds: a dispatcher that stops reading is ended, never waited on.</summary>
+    private static unsafe void SetSendTimeout(int fd, int seconds)
+    {
+        long* tv = stackalloc long[2] { seconds, 0 };
+        Native.setsockopt(fd, Native.SOL_SOCKET, 21 /* SO_SNDTIMEO */, (int*)tv, 16);
+    }
+
+    private void Send(DispatcherProcess d, Message m, int fd = -1)
+    {
+        if (d.Exited) return;
+        SendResult r;
+        lock (d.SendGate) r = Protocol.Send(d.Channel, m, fd);
+        if (r == SendResult.WouldBlock)
+        {
+            Log.Write(LogEvent.DispatcherExited, $"dispatcher {d.Pid} has not read its channel for 5 s; ending it");
+            Privileges.Kill(d.Pid);
+        }
+    }
+
+    /// <summary>Messages from a dispatcher until its channel closes; anything outside the protocol ends it.</summary>
+    private void ReadDispatcher(DispatcherProcess d)
+    {
+        var buffer = new byte[Protocol.MaxMessage + 1];
         try
         {
-            Message.ReadAll(gen.Channel, m =>
-            {
-                if (m.Fd >= 0) throw new ProtocolException($"unexpected descriptor with {m.Type}");
-                switch (m.Type)
-                {
-                    case MessageType.NeedWorker when m.Fields.Length == 2:
-                        // The dispatcher is unprivileged: it may only ask for users its vhosts name.
-                        if (!gen.Snapshot.VirtualHosts.Any(v => v.User == m.Fields[0] && v.Group == m.Fields[1]))
-                            throw new ProtocolException($"worker requested for {m.Fields[0]}:{m.Fields[1]}, which no vhost names");
-                        SpawnWorker(gen, m.Fields[0], m.Fields[1]);
-                        break;
-                    case MessageType.Status when m.Fields.Length == 1: gen.PendingStatus?.TrySetResult(m.Fields[0]); break;
-                    default: throw new ProtocolException($"unexpected {m.Type} from the dispatcher");
-                }
-            });
+            while (Protocol.Receive(d.Channel, Direction.DispatcherToMaster, buffer, false, out var m, out _) == ReceiveStatus.Message)
+                Handle(d, m!);
         }
         catch (Exception e) when (e is ProtocolException or IOException)
         {
-            Log.Write(LogEvent.DispatcherExited, $"dispatcher {gen.Dispatcher.Id}: {e.Message}; ending it");
-            try { gen.Dispatcher.Kill(); } catch (InvalidOperationException) { }
+            Log.Write(LogEvent.DispatcherExited, $"dispatcher {d.Pid}: {e.Message}; ending it");
+            Privileges.Kill(d.Pid);
         }
-        Mono.Unix.Native.Syscall.close(gen.Channel);
     }
 
-    private void SpawnWorker(Generation gen, string user, string group)
+    /// <summary>
+    /// The monitor's table: what a dispatcher may ask, and what the master checks before it acts.
+    /// NeedWorker: a pool of this generation, not draining, within --max-workers and the crash
+    /// throttle. WorkerUnresponsive / WorkerRetired: a live worker of that pool given to this very
+    /// dispatcher. Status parts: answers to a request the master made.
+    /// </summary>
+    private void Handle(DispatcherProcess d, Message m)
     {
-        string key = $"{user}:{group}";
-        Pool pool;
-        lock (_gate)
+        var gen = d.Generation;
+        switch (m)
         {
-            if (!_pools.TryGetValue(key, out pool!)) _pools[key] = pool = new Pool { User = user, Group = group };
-            // A crash loop: five crashes within ten seconds holds the pool back for ten seconds.
-            pool.Crashes.RemoveAll(t => t < DateTime.UtcNow.AddSeconds(-10));
-            if (pool.Crashes.Count >= 5 && pool.ThrottledUntil < DateTime.UtcNow)
-            {
-                pool.ThrottledUntil = DateTime.UtcNow.AddSeconds(10);
-                Log.Write(LogEvent.CrashLoopThrottled, $"pool {key}: {pool.Crashes.Count} crashes in 10 s; no new worker until {pool.ThrottledUntil:HH:mm:ss}");
-            }
+            case NeedWorkerMessage x:
+                if (!gen.Snapshot.Pools.Any(p => p.Id == x.PoolId)) throw new ProtocolException($"a worker for pool {x.PoolId}, which this generation does not have");
+                if (gen.Draining || d.Draining || _supervisor.Stopping) { Send(d, new WorkerRefusedMessage(x.PoolId, 1000, "draining")); return; }
+                Supervisor.SpawnOutcome outcome;
+                try { outcome = _supervisor.StartWorker(gen, d, x.PoolId); }
+                catch (Exception e) when (e is IOException or InvalidOperationException)
+                {
+                    Log.Write(LogEvent.WorkerCrashed, $"pool {x.PoolId}: cannot start a worker: {e.Message}");
+                    outcome = new(0, -1, 1000, "cannot start a worker");
+                }
+                if (outcome.Refused is not null) { Send(d, new WorkerRefusedMessage(x.PoolId, outcome.RetryAfterMs, outcome.Refused)); return; }
+                try { Send(d, new WorkerUpMessage(x.PoolId, outcome.Pid), outcome.Channel); }
+                finally { Native.close(outcome.Channel); }
+                break;
+            case WorkerUnresponsiveMessage x:
+                if (_supervisor.Find(d, x.PoolId, x.Pid) is { } stuck)
+                {
+                    stuck.KilledBecause = x.Reason;
+                    Log.Write(LogEvent.WorkerKilled, $"pool {stuck.Pool.Key}: worker {x.Pid} {x.Reason}; killing it and what it started");
+                    Privileges.KillProcessGroup(x.Pid);
+                }
+                break;
+            case WorkerRetiredMessage x:
+                if (_supervisor.Find(d, x.PoolId, x.Pid) is { } idle) idle.Expected = true;
+                break;
+            case StatusLinksMessage or StatusVhostsMessage or StatusEndMessage:
+                d.Status.Take(m);
+                break;
+            default:
+                throw new ProtocolException($"unexpected {m.Type} from the dispatcher");
         }
-        if (pool.ThrottledUntil > DateTime.UtcNow)
-        {
-            lock (gen.SendGate) Message.Of(MessageType.WorkerFailed, key, $"crash loop: throttled until {pool.ThrottledUntil:O}").Send(gen.Channel);
-            return;
-        }
-        var (mine, theirs) = FdPassing.SocketPair();
-        Process process;
-        try
-        {
-            process = Spawner.Spawn($"itkd: worker {user}", ["--role", "worker", "--config", gen.SnapshotPath, "--channel", theirs.ToString(),
-                "--user", user, "--group", group, "--worker-idle-timeout", _idleTimeout.ToString()], [theirs]);
-        }
-        finally { Mono.Unix.Native.Syscall.close(theirs); }
-        process.EnableRaisingEvents = true;
-        process.Exited += (_, _) => WorkerExited(pool, key, process);
-        lock (_gate) { pool.Workers.Add(process); pool.Spawned++; }
-        lock (gen.SendGate) new Message(MessageType.WorkerChannel, [key, process.Id.ToString()], mine).Send(gen.Channel);
-        Mono.Unix.Native.Syscall.close(mine);
-        Log.Write(LogEvent.WorkerSpawned, $"pool {key}: worker pid {process.Id}");
     }
 
-    private void WorkerExited(Pool pool, string key, Process p)
+    private void WorkerExited(WorkerProcess w, ChildExit exit)
     {
-        int code = p.ExitCode;
-        // The worker leads its own process group: php-cgi and CGI children it left go with it.
-        Privileges.KillProcessGroup(p.Id);
-        lock (_gate)
-        {
-            pool.Workers.Remove(p);
-            if (code != 0 && !_stop) { pool.Crashes.Add(DateTime.UtcNow); pool.CrashCount++; }
-        }
-        if (code == 0 || _stop) Log.Write(LogEvent.WorkerExited, $"pool {key}: worker {p.Id} exited");
-        else Log.Write(LogEvent.WorkerCrashed, $"pool {key}: worker {p.Id} died (status {code}); the next connection starts a new one");
+        if (!w.Dispatcher.Exited) Send(w.Dispatcher, new WorkerGoneMessage(w.Pool.Id, w.Pid));
+        _wake.Set();
+    }
+
+    private void DispatcherExited(DispatcherProcess d, ChildExit exit)
+    {
+        Native.close(d.Channel);
+        d.Status.Abandon();
+        if (_stop || d.Draining || d.Generation.Draining) return;
+        Log.Write(LogEvent.DispatcherExited, $"dispatcher {d.Pid} ended unexpectedly ({exit}); its workers finish their connections and a new dispatcher takes over");
+        if (d.Generation == _current) { _restartDispatcher = true; _wake.Set(); }
     }
 
     private void Reload()
     {
-        Log.Write(LogEvent.ReloadStarted, $"re-reading {_configFile}");
-        var config = Load();
-        if (config is null)
+        Log.Write(LogEvent.ReloadStarted, $"re-reading {options.ConfigFile}");
+        var config = Load(out var dispatcher);
+        string? error = null;
+        if (config is null) error = _lastErrors;
+        else if (!BindListeners(config, out error)) { }
+        if (error is not null)
         {
-            _lastReload = (DateTime.UtcNow, false, $"{_lastErrors}; the running configuration stays");
-            Log.Write(LogEvent.ReloadRejected, _lastReload.Value.Message);
-            return;
-        }
-        if (!BindListeners(config, out var error))
-        {
-            _lastReload = (DateTime.UtcNow, false, $"{error}; the running configuration stays");
-            Log.Write(LogEvent.ReloadRejected, _lastReload.Value.Message);
+            _lastReload = new ReloadInfo(DateTime.UtcNow, false, $"{error}; the running configuration stays");
+            Log.Write(LogEvent.ReloadRejected, _lastReload.Message);
             return;
         }
         var old = _current!;
-        _current = StartGeneration(config);
+        _current = StartGeneration(config!, dispatcher);
         // The old dispatcher stops accepting; its workers finish what they have, then exit.
-        lock (old.SendGate) { try { Message.Of(MessageType.Drain).Send(old.Channel); } catch (IOException) { } }
-        var keep = new HashSet<string>(config.Listens.Select(l => Key(l.Address)));
+        old.Draining = true;
+        if (old.Dispatcher is { } od) { od.Draining = true; Send(od, new DrainMessage()); }
+        old.Dispose();
+        var keep = new HashSet<string>(config!.Listens.Select(l => Key(l.Address)));
         foreach (var gone in _listeners.Keys.Where(k => !keep.Contains(k)).ToList()) { _listeners[gone].Dispose(); _listeners.Remove(gone); }
-        _lastReload = (DateTime.UtcNow, true, $"generation {_current.Number}");
+        _lastReload = new ReloadInfo(DateTime.UtcNow, true, $"generation {_current.Number}");
         Log.Write(LogEvent.ReloadDone, $"generation {_current.Number} serving; generation {old.Number} draining");
     }
 
     private void Stop()
     {
         Log.Write(LogEvent.StopRequested, "stopping: dispatcher and workers finish in-flight requests");
+        _supervisor.Stopping = true;
         var gen = _current!;
-        lock (gen.SendGate) { try { Message.Of(MessageType.Drain).Send(gen.Channel); } catch (IOException) { } }
+        gen.Draining = true;
+        if (gen.Dispatcher is { } d) { d.Draining = true; Send(d, new DrainMessage()); }
         CloseListeners();
-        List<Process> all;
-        lock (_gate) all = _pools.Values.SelectMany(p => p.Workers).Append(gen.Dispatcher).ToList();
         var deadline = DateTime.UtcNow.AddSeconds(Worker.DrainSeconds + 30);
-        foreach (var p in all)
+        while (DateTime.UtcNow < deadline && (_supervisor.Workers.Count > 0 || gen.Dispatcher is { Exited: false }))
         {
-            var left = deadline - DateTime.UtcNow;
-            if (left < TimeSpan.Zero || !p.WaitForExit(left)) { try { p.Kill(); } catch (InvalidOperationException) { } }
+            Reaper.ReapAll();
+            Thread.Sleep(20);
         }
+        foreach (var w in _supervisor.Workers) Privileges.KillProcessGroup(w.Pid);
+        if (gen.Dispatcher is { Exited: false } left) Privileges.Kill(left.Pid);
+        gen.Dispose();
+        _relay.WaitDrained(TimeSpan.FromSeconds(5));
     }
 
-    private IDisposable StartControlSocket()
-    {
-        if (File.Exists(_controlPath)) File.Delete(_controlPath);
-        var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        var oldMask = Mono.Unix.Native.Syscall.umask(Mono.Unix.Native.FilePermissions.S_IRWXG | Mono.Unix.Native.FilePermissions.S_IRWXO);
-        try { s.Bind(new UnixDomainSocketEndPoint(_controlPath)); }
-        finally { Mono.Unix.Native.Syscall.umask(oldMask); }
-        File.SetUnixFileMode(_controlPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        s.Listen(16);
-        _ = Task.Run(async () =>
-        {
-            while (true)
-            {
-                Socket c;
-                try { c = await s.AcceptAsync(); } catch (Exception) { return; }
-                _ = Task.Run(() => Answer(c));
-            }
-        });
-        return s;
-    }
-
-    /// <summary>The control protocol: one line in ("status"), one JSON document out.</summary>
-    private async Task Answer(Socket client)
-    {
-        using (client)
-        {
-            var buffer = new byte[256];
-            int n = await client.ReceiveAsync(buffer);
-            string command = Encoding.ASCII.GetString(buffer, 0, n).Trim();
-            Log.Write(LogEvent.ControlRequest, command);
-            string reply = command == "status" ? await Status() : JsonSerializer.Serialize(new ControlError($"unknown command '{command}'"), ServerJson.Default.ControlError);
-            await client.SendAsync(Encoding.UTF8.GetBytes(reply + "\n"));
-        }
-    }
-
-    private async Task<string> Status()
+    /// <summary>The control socket's answer: the master's view, with the current dispatcher's counters.</summary>
+    private async Task<MasterStatus> StatusAsync()
     {
         // The reload result first, then the generation: Reload sets them in the other order,
         // so a reader never sees a new result with the old generation.
         var lastReload = _lastReload;
         var gen = _current!;
-        var tcs = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        gen.PendingStatus = tcs;
-        lock (gen.SendGate) Message.Of(MessageType.StatusRequest).Send(gen.Channel);
-        string dispatcher = await Task.WhenAny(tcs.Task, Task.Delay(3000)) == tcs.Task ? tcs.Task.Result : "{}";
-        var pools = new List<PoolInfo>();
-        lock (_gate)
-            foreach (var (key, p) in _pools)
-                pools.Add(new PoolInfo(key, p.User, p.Group, p.Workers.Count, p.Workers.Select(w => w.Id).ToArray(), p.Spawned, p.CrashCount, p.ThrottledUntil > DateTime.UtcNow));
-        using var doc = JsonDocument.Parse(dispatcher);
-        return JsonSerializer.Serialize(new MasterStatus(Environment.ProcessId, _configFile, gen.Number, gen.Dispatcher.Id, _listeners.Keys.ToArray(),
-            _started, (int)(DateTime.UtcNow - _started).TotalSeconds, pools.ToArray(),
-            lastReload is { } r ? new ReloadInfo(r.At, r.Ok, r.Message) : null, doc.RootElement.Clone()), ServerJson.Default.MasterStatus);
+        DispatcherStatus? dispatcherStatus = null;
+        if (gen.Dispatcher is { Exited: false } d)
+        {
+            int seq = Interlocked.Increment(ref _statusSequence);
+            var wait = d.Status.Expect(seq);
+            Send(d, new StatusRequestMessage(seq));
+            StatusReply? reply = null;
+            try { if (await Task.WhenAny(wait, Task.Delay(3000)) == wait) reply = await wait; }
+            catch (TaskCanceledException) { } // the dispatcher went away meanwhile
+            if (reply is not null)
+            {
+                var pools = gen.Snapshot.Pools.ToDictionary(p => p.Id);
+                dispatcherStatus = new DispatcherStatus(d.Pid, reply.End.Accepted, reply.End.Timeouts, reply.End.Busy, reply.End.Refused,
+                    reply.Links.Select(l => new WorkerLinkStatus(pools.TryGetValue(l.PoolId, out var p) ? $"{p.User}:{p.Group}" : $"pool {l.PoolId}", l.PoolId, l.Pid, l.Active, l.Passed, l.Requests)).ToArray(),
+                    reply.Vhosts.Where(v => v.Vhost >= 0 && v.Vhost < gen.Snapshot.VirtualHosts.Count)
+                        .Select(v => new VhostActivity(gen.Snapshot.VirtualHosts[v.Vhost].Name, v.Active)).ToArray());
+            }
+        }
+        var workers = _supervisor.Workers;
+        var poolInfo = _supervisor.Pools.Select(p =>
+        {
+            var live = workers.Where(w => w.Pool == p && !w.Generation.Draining).Select(w => w.Pid).ToArray();
+            return new PoolInfo(p.Key, p.Id, p.User, p.Group, live.Length, live, p.Spawned, p.CrashCount, _supervisor.HeldBack(p));
+        }).ToArray();
+        return new MasterStatus(Environment.ProcessId, options.ConfigFile, gen.Number, gen.Dispatcher?.Pid ?? 0, _listeners.Keys.ToArray(),
+            _started, (int)(DateTime.UtcNow - _started).TotalSeconds, poolInfo, lastReload, dispatcherStatus);
     }
 }

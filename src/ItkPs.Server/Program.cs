@@ -4,16 +4,17 @@ namespace ItkPs.Server;
 
 /// <summary>
 /// itkd: one executable, three roles. Operators run "itkd --config FILE" (the master, as root);
-/// the master starts the other roles with the hidden --role option.
+/// the master starts the other roles with the hidden --role option, handing each its snapshot and
+/// channel as descriptors.
 /// </summary>
 public static class Program
 {
     public static int Main(string[] args)
     {
-        var config = new Option<string>("--config") { Description = "Main configuration file (Apache syntax).", Required = true };
-        var control = new Option<string>("--control-socket") { Description = "Root-only status socket.", DefaultValueFactory = _ => "/run/itkd/itkd.sock" };
+        var config = new Option<string?>("--config") { Description = "Main configuration file (Apache syntax). Required." };
+        var control = new Option<string>("--control-socket") { Description = "Root-only status socket, in a directory only root can change.", DefaultValueFactory = _ => "/run/itkd/itkd.sock" };
         var pidFile = new Option<string?>("--pid-file") { Description = "Write the master's pid here." };
-        var idle = new Option<int>("--worker-idle-timeout") { Description = "Seconds a user's pool may sit idle before it is reaped.", DefaultValueFactory = _ => 300 };
+        var idle = new Option<int>("--worker-idle-timeout") { Description = "Seconds a worker may sit without connections before it is retired.", DefaultValueFactory = _ => 300 };
         var minWorkers = new Option<int>("--min-workers") { Description = "Workers a user's pool starts with.", DefaultValueFactory = _ => 1 };
         var maxWorkers = new Option<int>("--max-workers") { Description = "Workers a busy user's pool may grow to.", DefaultValueFactory = _ => 1 };
         var phpCgi = new Option<string>("--php", "--php-cgi")
@@ -22,29 +23,32 @@ public static class Program
             DefaultValueFactory = _ => DefaultPhp(),
         };
         var phpChildren = new Option<int>("--php-children") { Description = "PHP processes per worker: php-fpm's pm.max_children, or php-cgi children.", DefaultValueFactory = _ => 4 };
+        var dispatcherUser = new Option<string>("--dispatcher-user") { Description = "The dispatcher's own system account, which no vhost may use (created when missing).", DefaultValueFactory = _ => "itkd" };
         var role = new Option<string>("--role") { Hidden = true, DefaultValueFactory = _ => "master" };
-        var channel = new Option<int>("--channel") { Hidden = true, DefaultValueFactory = _ => -1 };
-        var user = new Option<string?>("--user") { Hidden = true };
-        var group = new Option<string?>("--group") { Hidden = true };
+        var pool = new Option<int>("--pool") { Hidden = true, DefaultValueFactory = _ => -1 };
 
-        var root = new RootCommand("itkd: serves each virtual host as its own Unix user (privilege-separated prefork server).")
+        var root = new RootCommand("itkd: serves each virtual host as its own Unix user (privilege-separated server).")
         {
-            config, control, pidFile, idle, minWorkers, maxWorkers, phpCgi, phpChildren, role, channel, user, group,
+            config, control, pidFile, idle, minWorkers, maxWorkers, phpCgi, phpChildren, dispatcherUser, role, pool,
         };
         root.SetAction(parsed =>
         {
-            if (parsed.GetValue(role) == "master") Privileged.Spawner.RetitleMaster(args);
-            string file = Path.GetFullPath(parsed.GetValue(config)!);
+            string r = parsed.GetValue(role)!;
             try
             {
-                return parsed.GetValue(role) switch
+                switch (r)
                 {
-                    "master" => new Master(file, parsed.GetValue(control)!, parsed.GetValue(pidFile), parsed.GetValue(idle), parsed.GetValue(minWorkers), parsed.GetValue(maxWorkers),
-                        parsed.GetValue(phpCgi)!, parsed.GetValue(phpChildren)).Run(),
-                    "dispatcher" => new Dispatcher(file, parsed.GetValue(channel)).Run(),
-                    "worker" => new Worker(file, parsed.GetValue(channel), parsed.GetValue(user)!, parsed.GetValue(group)!, parsed.GetValue(idle)).Run(),
-                    var r => throw new ArgumentException($"unknown role {r}"),
-                };
+                    case "master":
+                        if (parsed.GetValue(config) is not { } file) { Console.Error.WriteLine("itkd: --config FILE is required."); return 2; }
+                        Privileged.Spawner.RetitleMaster(args);
+                        int min = Math.Max(1, parsed.GetValue(minWorkers));
+                        return new Master(new MasterOptions(Path.GetFullPath(file), Path.GetFullPath(parsed.GetValue(control)!), parsed.GetValue(pidFile),
+                            Math.Max(1, parsed.GetValue(idle)), min, Math.Max(min, parsed.GetValue(maxWorkers)),
+                            parsed.GetValue(phpCgi)!, Math.Max(1, parsed.GetValue(phpChildren)), parsed.GetValue(dispatcherUser)!)).Run();
+                    case "dispatcher": return new Dispatcher().Run();
+                    case "worker": return new Worker(parsed.GetValue(pool)).Run();
+                    default: Console.Error.WriteLine($"itkd: unknown role {r}"); return 2;
+                }
             }
             catch (Privileged.PrivilegeException e)
             {

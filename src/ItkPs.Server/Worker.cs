@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using ItkPs.Core.Config;
-using ItkPs.Core.Unix;
 using ItkPs.Server.Privileged;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
@@ -15,47 +14,51 @@ using Microsoft.Extensions.Logging;
 namespace ItkPs.Server;
 
 /// <summary>
-/// A worker: exec'd as root, it reads the snapshot, opens its vhosts' logs and sets NiceValue,
-/// then drops to the vhost user for good before it touches a connection. It serves the
-/// connections the dispatcher passes with Kestrel; a request on a reused connection for a vhost
-/// of another user gets 421 Misdirected Request with Connection: close and is never served.
+/// A worker: exec'd as root by the master with exactly its snapshot (descriptor 3), its channel to
+/// the dispatcher (4) and the logs the master opened for its vhosts (5…). It sets NiceValue and
+/// drops to the pool's user for good before it touches a connection; logs the master would not
+/// open as root it opens afterwards, as the user. It serves the connections the dispatcher passes
+/// with Kestrel; a request on a reused connection for a vhost of another user gets 421 Misdirected
+/// Request with Connection: close and is never served.
 /// </summary>
-public sealed class Worker(string snapshotPath, int channel, string user, string group, int idleTimeoutSeconds)
+public sealed class Worker(int poolId)
 {
+    private const int Channel = 4;
     private readonly ConcurrentDictionary<string, int> _requests = new();
     private readonly PassedConnectionListenerFactory _transport = new();
     /// <summary>How long a draining worker lets in-flight responses run (a slow download).</summary>
     public const int DrainSeconds = 120;
-    private readonly Dictionary<VirtualHost, AccessLog> _logs = new();
-    private readonly Dictionary<VirtualHost, ErrorLog> _errorLogs = new();
+    private readonly Dictionary<VirtualHost, AccessLog> _logs = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<VirtualHost, ErrorLog> _errorLogs = new(ReferenceEqualityComparer.Instance);
+    private readonly List<LogFile> _logFiles = new();
     private readonly object _channelGate = new();
-    private int _active;
     private volatile bool _draining;
     private readonly ConcurrentDictionary<string, Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature> _lifetimes = new();
-    private DateTime _idleSince = DateTime.UtcNow;
 
     public int Run()
     {
-        Log.Role = $"worker {user}";
         // FastCGI replies (the user's php-cgi) continue on the socket thread too, like Kestrel's
         // connections (inline scheduling): one thread hop less per PHP request. Read by .NET
         // when the first socket is made, which is after this line.
         if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") is null)
             Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
-        // --- as root: only the snapshot, the log files and the priority ---
-        var snapshot = Snapshot.Load(snapshotPath);
-        var account = SystemAccounts.Instance.FindUser(user) ?? throw new PrivilegeException($"user {user} does not exist");
-        var grp = SystemAccounts.Instance.FindGroup(group) ?? throw new PrivilegeException($"group {group} does not exist");
-        var mine = snapshot.VirtualHosts.Where(v => v.User == user && v.Group == group).ToList();
-        foreach (var vh in mine.Where(v => v.CustomLog is not null))
-            _logs[vh] = new AccessLog(new FileStream(vh.CustomLog!, FileMode.Append, FileAccess.Write, FileShare.ReadWrite));
-        foreach (var vh in mine.Where(v => v.ErrorLog is not null))
-            _errorLogs[vh] = new ErrorLog(new FileStream(vh.ErrorLog!, FileMode.Append, FileAccess.Write, FileShare.ReadWrite));
-        if (mine.FirstOrDefault(v => v.Nice is not null)?.Nice is int nice) Privileges.SetNice(nice);
-        Privileges.OwnProcessGroup(); // what this worker starts (php-cgi, CGI) ends with it
-        Privileges.DropTo(account, grp, (snapshot.UidMin, snapshot.UidMax), (snapshot.GidMin, snapshot.GidMax));
-        // --- from here on: the vhost user, for good ---
-        Privileges.SetProcessName($"itkd: w {user}");
+        Log.Relayed = true;
+        // --- as root: the snapshot, the priority, then the drop ---
+        var snapshot = Snapshot.Receive();
+        if (snapshot.WorkerPool != poolId) throw new PrivilegeException($"snapshot is for pool {snapshot.WorkerPool}, not {poolId}");
+        // Every descriptor from here on is close-on-exec: the channel and the logs were mapped
+        // without it, and nothing a CGI or php-cgi starts may inherit them.
+        MasterProcess.MarkInheritedCloseOnExec();
+        var pool = snapshot.Pool(poolId);
+        Log.Role = $"worker {pool.User}";
+        var mine = snapshot.VhostsOf(poolId).ToList();
+        if (mine.Select(v => v.Vhost.Nice).FirstOrDefault(n => n is not null) is int nice) Privileges.SetNice(nice);
+        Privileges.DropTo(pool.User, pool.Uid, pool.Gid, (snapshot.UidMin, snapshot.UidMax), (snapshot.GidMin, snapshot.GidMax));
+        // --- from here on: the pool's user, for good ---
+        Privileges.SetProcessName($"itkd: w {pool.User}");
+        OpenLogs(snapshot);
+        var index = new Dictionary<VirtualHost, int>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < snapshot.VirtualHosts.Count; i++) index[snapshot.VirtualHosts[i]] = i;
         var selector = new VhostSelector(snapshot.VirtualHosts);
         var files = new StaticFiles();
         using var scripts = new Scripts.ScriptHost(snapshot.PhpCgi, snapshot.PhpChildren);
@@ -66,6 +69,8 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
         // a quarter second on that), only Kestrel.
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = "/" });
         builder.WebHost.UseKestrelCore();
+        builder.Logging.AddProvider(new KestrelLogProvider());
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddSingleton<IConnectionListenerFactory>(_transport);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
         builder.WebHost.ConfigureKestrel(k =>
@@ -82,7 +87,6 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
             k.AllowHostHeaderOverride = true;
             k.Listen(new PassedEndPoint(), listen => listen.Use(next => async connection =>
             {
-                Interlocked.Increment(ref _active);
                 var lifetime = connection.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>();
                 if (lifetime is not null) _lifetimes[connection.ConnectionId] = lifetime;
                 try { await next(connection); }
@@ -90,7 +94,6 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
                 {
                     _lifetimes.TryRemove(connection.ConnectionId, out _);
                     _requests.TryRemove(connection.ConnectionId, out int served);
-                    if (Interlocked.Decrement(ref _active) == 0) _idleSince = DateTime.UtcNow;
                     ReportClosed(connection.ConnectionId, served);
                 }
             }));
@@ -104,10 +107,10 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
             context.Response.Headers.Server = "itkd";
             var local = context.Connection.LocalIpAddress ?? System.Net.IPAddress.Loopback;
             var vhost = selector.Select(local, context.Connection.LocalPort, context.Request.Headers.Host.ToString());
-            if (vhost is null || vhost.User != user || vhost.Group != group)
+            if (vhost is null || snapshot.VhostPools[index[vhost]] != poolId)
             {
                 // Another user's vhost on this connection: never serve it, never drop silently.
-                Log.Write(LogEvent.MisdirectedRequest, $"Host '{context.Request.Headers.Host}' belongs to {vhost?.User ?? "no vhost"}; 421");
+                Log.Write(LogEvent.MisdirectedRequest, $"Host '{LogText.EscapeControl(context.Request.Headers.Host.ToString())}' belongs to {vhost?.User ?? "no vhost"}; 421");
                 context.Response.StatusCode = StatusCodes.Status421MisdirectedRequest;
                 context.Response.Headers.Connection = "close";
                 // and make Kestrel close it after this response, whatever the client asked for
@@ -135,47 +138,71 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
             }
         });
 
-        // One graceful stop for every reason (SIGTERM, idle, dispatcher gone): StopApplication lets
+        // One graceful stop for every reason (SIGTERM, dispatcher gone): StopApplication lets
         // WaitForShutdown run the host's StopAsync once, which waits for in-flight requests.
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; new Thread(() => Drain(app)) { IsBackground = true }.Start(); });
         app.Start();
-        Log.Write(LogEvent.WorkerStarted, $"serving {mine.Count} vhost(s) as {user}:{group} (Kestrel up in {sw.ElapsedMilliseconds} ms)");
+        Log.Write(LogEvent.WorkerStarted, $"serving {mine.Count} vhost(s) as {pool.User}:{pool.Group} (Kestrel up in {sw.ElapsedMilliseconds} ms)");
         var reader = new Thread(() => ReadChannel(app)) { IsBackground = true, Name = "dispatcher-channel" };
         reader.Start();
         using var timer = new Timer(_ =>
         {
-            foreach (var l in _logs.Values) l.Flush();
-            foreach (var l in _errorLogs.Values) l.Flush();
-            if (Volatile.Read(ref _active) == 0 && DateTime.UtcNow - _idleSince > TimeSpan.FromSeconds(idleTimeoutSeconds))
-            {
-                Log.Write(LogEvent.WorkerIdleExit, $"idle for {idleTimeoutSeconds} s; exiting");
-                Mono.Unix.Native.Syscall.shutdown(channel, Mono.Unix.Native.ShutdownOption.SHUT_RDWR);
-            }
+            foreach (var f in _logFiles) f.Flush();
+            Reaper.ReapAll(); // in case a SIGCHLD was merged with another
         }, null, 1000, 1000);
         app.WaitForShutdown();
         // The host has stopped; let every connection finish handing its output to the kernel.
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (_transport.Open > 0 && DateTime.UtcNow < deadline) Thread.Sleep(10);
         Log.Write(LogEvent.WorkerDraining, $"host stopped; open {_transport.Open}");
-        foreach (var l in _logs.Values) l.Dispose();
-        foreach (var l in _errorLogs.Values) l.Dispose();
+        foreach (var f in _logFiles) f.Dispose();
         return 0;
     }
 
-    /// <summary>Connections from the dispatcher; at end of stream, finish what is in flight and exit.</summary>
+    /// <summary>The vhost logs: descriptors the master opened as root, or opened here, as the user.</summary>
+    private void OpenLogs(Snapshot snapshot)
+    {
+        var files = new Dictionary<string, LogFile>();
+        foreach (var spec in snapshot.Logs)
+        {
+            var vh = snapshot.VirtualHosts[spec.Vhost];
+            if (!files.TryGetValue(spec.Path, out var file))
+            {
+                try { file = spec.Fd >= 0 ? LogFile.FromDescriptor(spec.Fd) : LogFile.OpenAsUser(spec.Path); }
+                catch (IOException e)
+                {
+                    Log.Write(LogEvent.RequestFailed, $"{(spec.Error ? "ErrorLog" : "CustomLog")} of {vh.Name}: {e.Message}; not logging there");
+                    continue;
+                }
+                files[spec.Path] = file;
+            }
+            if (spec.Error) _errorLogs[vh] = new ErrorLog(file);
+            else _logs[vh] = new AccessLog(file);
+        }
+        _logFiles.AddRange(files.Values);
+    }
+
+    /// <summary>Connections and pings from the dispatcher; at end of stream, finish what is in flight and exit.</summary>
     private void ReadChannel(WebApplication app)
     {
         int received = 0;
+        var buffer = new byte[Protocol.MaxMessage + 1];
         try
         {
-            Message.ReadAll(channel, m =>
+            while (Protocol.Receive(Channel, Direction.DispatcherToWorker, buffer, false, out var m, out int fd) == ReceiveStatus.Message)
             {
-                if (m.Type != MessageType.Connection || m.Fd < 0 || m.Fields.Length != 1)
-                    throw new ProtocolException($"unexpected {m.Type} from the dispatcher");
-                _idleSince = DateTime.UtcNow;
-                received++;
-                _transport.Add(new Socket(new SafeSocketHandle(m.Fd, ownsHandle: true)), m.Fields[0]);
-            });
+                switch (m)
+                {
+                    case ConnectionMessage c:
+                        received++;
+                        _transport.Add(new Socket(new SafeSocketHandle(fd, ownsHandle: true)), c.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                        break;
+                    case PingMessage p:
+                        // Answered from this thread: a pong says every connection sent before the ping was taken.
+                        lock (_channelGate) Protocol.Send(Channel, new PongMessage(p.Sequence));
+                        break;
+                }
+            }
         }
         catch (Exception e) when (e is ProtocolException or IOException)
         {
@@ -207,11 +234,11 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
                 if (_requests.ContainsKey(id)) l.RequestClose();
             Thread.Sleep(20);
         }
-        Log.Write(LogEvent.WorkerDraining, $"connections done (active {Volatile.Read(ref _active)}, open {_transport.Open}); stopping");
+        Log.Write(LogEvent.WorkerDraining, $"connections done (open {_transport.Open}); stopping");
         app.Lifetime.StopApplication();
     }
 
-    private readonly ConcurrentQueue<(string Id, int Served)> _closed = new();
+    private readonly ConcurrentQueue<(long Id, int Served)> _closed = new();
     private int _flushScheduled;
 
     /// <summary>
@@ -221,7 +248,8 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
     /// </summary>
     private void ReportClosed(string connectionId, int served)
     {
-        _closed.Enqueue((connectionId, served));
+        if (!long.TryParse(connectionId, System.Globalization.CultureInfo.InvariantCulture, out long id)) return;
+        _closed.Enqueue((id, served));
         if (Interlocked.Exchange(ref _flushScheduled, 1) == 0)
             _ = Task.Delay(1).ContinueWith(_ => FlushClosed(), TaskScheduler.Default);
     }
@@ -229,18 +257,36 @@ public sealed class Worker(string snapshotPath, int channel, string user, string
     private void FlushClosed()
     {
         Volatile.Write(ref _flushScheduled, 0);
-        try
-        {
-            var fields = new List<string>();
-            while (!_closed.IsEmpty)
-            {
-                fields.Clear();
-                while (fields.Count < 400 && _closed.TryDequeue(out var c)) { fields.Add(c.Id); fields.Add(c.Served.ToString()); }
-                if (fields.Count > 0) lock (_channelGate) Message.Of(MessageType.Closed, fields.ToArray()).Send(channel);
-            }
-        }
-        catch (IOException) { _closed.Clear(); } // the dispatcher is gone (draining): nobody to tell
         // The flag is cleared before the queue is drained: a report queued meanwhile schedules a
         // flush of its own, so none is left behind.
+        var batch = new List<(long, int)>(ClosedMessage.MaxItems);
+        while (!_closed.IsEmpty)
+        {
+            batch.Clear();
+            while (batch.Count < ClosedMessage.MaxItems && _closed.TryDequeue(out var c)) batch.Add(c);
+            if (batch.Count == 0) break;
+            try { lock (_channelGate) Protocol.Send(Channel, new ClosedMessage(batch.ToArray())); }
+            catch (IOException) { _closed.Clear(); return; } // the dispatcher is gone (draining): nobody to tell
+        }
+    }
+}
+
+/// <summary>Kestrel's own warnings and errors (a request it refused, an exception in the application) into itkd's log.</summary>
+internal sealed class KestrelLogProvider : ILoggerProvider
+{
+    public ILogger CreateLogger(string categoryName) => new Logger(categoryName);
+    public void Dispose() { }
+
+    private sealed class Logger(string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (!IsEnabled(logLevel)) return;
+            string text = formatter(state, exception);
+            if (exception is not null) text += $" ({exception.GetType().Name}: {exception.Message})";
+            Server.Log.Write(LogEvent.Kestrel, $"{logLevel} {category}[{eventId.Id}]: {text}");
+        }
     }
 }

@@ -153,14 +153,14 @@ public class ConfigValidatorTests
     [InlineData("AssignUserID lowuser alice", "outside LimitUIDRange 1000-60000")]
     [InlineData("AssignUserID alice www-data", "outside LimitGIDRange 1000-60000")]
     [InlineData("MaxClientsVHost 0", "greater than 0")]
-    public void IdentityAndLimitErrorsPointAtTheVhost(string directive, string fragment)
+    public void IdentityAndLimitErrorsPointAtTheDirectiveLine(string directive, string fragment)
     {
         using var dir = new TempDir();
         var found = Validate(dir, $"<VirtualHost *:80>\nServerName a.test\nDocumentRoot @ROOT@\nAssignUserID alice alice\n{directive}\n</VirtualHost>\n",
             "User www-data\nGroup www-data\nLimitUIDRange 1000 60000\nLimitGIDRange 1000 60000\n");
         var error = Assert.Single(found, d => d.Severity == DiagnosticSeverity.Error);
         Assert.Contains(fragment, error.Message);
-        Assert.Equal(5, error.Line); // the <VirtualHost> line
+        Assert.Equal(9, error.Line); // the directive's line; the <VirtualHost> is line 5
     }
 
     [Fact]
@@ -200,7 +200,7 @@ public class ConfigValidatorTests
             </VirtualHost>
             """);
         Assert.Collection(found.Where(d => d.Severity == DiagnosticSeverity.Error),
-            d => Assert.Contains("does not exist", d.Message),
+            d => { Assert.Contains("does not exist", d.Message); Assert.Equal(5, d.Line); }, // DocumentRoot, not <VirtualHost> (3)
             d => { Assert.Contains("'a.test' on *:80 is already used", d.Message); Assert.Equal(7, d.Line); });
     }
 
@@ -214,5 +214,6 @@ public class ConfigValidatorTests
         var w = Assert.Single(found);
         Assert.Equal(DiagnosticSeverity.Warning, w.Severity);
         Assert.Contains($"clamped to {clamped}", w.Message);
+        Assert.Equal(6, w.Line); // the NiceValue line; the <VirtualHost> is line 3
     }
 }

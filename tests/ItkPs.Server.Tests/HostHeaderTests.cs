@@ -10,7 +10,7 @@ public class HostHeaderTests
     private static string? Host(string head, out bool malformed)
     {
         var bytes = Encoding.Latin1.GetBytes(head);
-        return Dispatcher.HostHeader(bytes, bytes.Length, out malformed);
+        return HttpHead.Host(bytes, out malformed);
     }
 
     [Theory]

@@ -1,29 +1,42 @@
-# The mpm-itk RPM recipe with the real rpmbuild: a tiny httpd-shaped package (a distribution
-# security patch to prefork, mpmbuild, alternative-MPM installs, the %check loop) and
-# stand-in ITK patches that apply to it.
+# The mpm-itk RPM recipe with the real rpmbuild: tiny httpd-shaped packages (a distribution
+# security patch to prefork, the extra MPMs built, installed and checked the CentOS 5 way
+# with one mpmbuild line each, or the RHEL/CentOS 6 way in loops over %{mpms}) and stand-in
+# ITK patches that apply to them.
 BeforeAll {
     Import-Module $env:ITKPS_MODULE_PATH -Force
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     $script:Fixture = Join-Path $PSScriptRoot 'fixtures/tiny-httpd'
+    $script:LoopFixture = Join-Path $PSScriptRoot 'fixtures/tiny-httpd-loop'
+    $script:ItkPatches = Join-Path $Fixture 'itk-patches'
     $script:Base = New-TestRoot
-    function New-SpecFolder([string] $Name) {
+    # What-if lines go to the host, so a pwsh of its own shows what a user sees; an object
+    # written to the pipeline shows as OBJECT.
+    function Get-WhatIf([string] $Command) {
+        & (Join-Path $PSHOME 'pwsh') -NoProfile -NonInteractive -Command "Import-Module '$env:ITKPS_MODULE_PATH'; $Command | ForEach-Object { 'OBJECT' }"
+    }
+    # A folder as an operator has it: the spec, the distribution's patch, the Source0 tarball.
+    function New-SpecFolder([string] $Name, [string] $From = $Fixture) {
         $dir = Join-Path $Base $Name
         New-Item -ItemType Directory $dir | Out-Null
-        Copy-Item (Join-Path $Fixture 'httpd.spec'), (Join-Path $Fixture 'httpd-2.2.3-CVE-0000-0001.patch') $dir
-        tar -C $Fixture -czf (Join-Path $dir 'httpd-2.2.3.tar.gz') httpd-2.2.3
+        Copy-Item (Join-Path $From 'httpd.spec'), (Join-Path $From 'httpd-*-CVE-*.patch') $dir
+        $tree = (Get-ChildItem -Directory $From -Filter 'httpd-2.2.*').Name
+        tar -C $From -czf (Join-Path $dir "$tree.tar.gz") $tree
         $dir
     }
 }
 
 AfterAll { Remove-Item -Recurse -Force $Base -ErrorAction SilentlyContinue }
 
+
 Describe 'Edit-ItkSpec' {
-    It '-WhatIf shows the diff and writes nothing' {
+    It '-WhatIf shows the diff in its What-if line, writes nothing and returns nothing' {
         $dir = New-SpecFolder 'whatif'
         $before = Get-TreeSnapshot $dir
-        $result = Edit-ItkSpec -Path "$dir/httpd.spec" -WhatIf
-        $result.Changed | Should -BeTrue
-        $result.Diff | Should -Match '\+%package -n httpd-itk'
+        # What-if lines go to the host, so a pwsh of its own shows what a user sees.
+        $seen = Get-WhatIf "Edit-ItkSpec -Path '$dir/httpd.spec' -WhatIf"
+        ($seen -join "`n") | Should -Match 'What if: Performing the operation "Apply 8 mpm-itk edit\(s\):'
+        ($seen -join "`n") | Should -Match '(?m)^\+%package -n httpd-itk'
+        $seen | Should -Not -Contain 'OBJECT'
         Get-TreeSnapshot $dir | Should -Be $before
     }
 
@@ -32,8 +45,9 @@ Describe 'Edit-ItkSpec' {
         $original = Get-Content -Raw "$dir/httpd.spec"
         (Edit-ItkSpec -Path "$dir/httpd.spec").Applied.Count | Should -Be 8
         Get-Content -Raw "$dir/httpd.spec.bak" | Should -Be $original
-        $again = Edit-ItkSpec -Path "$dir/httpd.spec"
-        $again.AlreadyEdited | Should -BeTrue
+        $again = Edit-ItkSpec -Path "$dir/httpd.spec" -Verbose 4>&1
+        $again | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] } | Should -BeNullOrEmpty -Because 'an edited spec is left alone and only -Verbose says so'
+        ($again | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message | Should -Contain "$dir/httpd.spec already has every mpm-itk edit; nothing to change." 
         & rpmspec -P "$dir/httpd.spec" *> $null
         $LASTEXITCODE | Should -Be 0
     }
@@ -121,6 +135,111 @@ Describe 'Build-ItkRpm (real rpmbuild)' {
     }
 }
 
+Describe 'Edit-ItkSpec, loop shape (%{mpms})' {
+    It '-WhatIf shows the diff, itk added to %define mpms, and writes nothing' {
+        $dir = New-SpecFolder 'loop-whatif' $LoopFixture
+        $before = Get-TreeSnapshot $dir
+        $seen = Get-WhatIf "Edit-ItkSpec -Path '$dir/httpd.spec' -WhatIf"
+        ($seen -join "`n") | Should -Match '(?m)^\+%define mpms worker event itk$'
+        ($seen -join "`n") | Should -Match '(?m)^\+%package -n httpd-itk$'
+        ($seen -join "`n") | Should -Match 'this tree has no server/mpm/experimental' -Because 'the layout note is part of the What-if line'
+        $seen | Should -Not -Contain 'OBJECT'
+        Get-TreeSnapshot $dir | Should -Be $before
+    }
+
+    It 'edits in place, finds prefork in the Source0 beside the spec and says where itk goes; a second run changes nothing' {
+        $dir = New-SpecFolder 'loop-inplace' $LoopFixture
+        $result = Edit-ItkSpec -Path "$dir/httpd.spec" -WarningVariable w
+        $result.Applied | Should -Be @('Patch tags', '%package httpd-itk', '%prep itk copy', 'itk in %{mpms}', '%files httpd-itk')
+        # This main %files lists each binary, so it does not take httpd.itk and needs no %exclude.
+        $result.NotNeeded | Should -Match '^%exclude httpd.itk'
+        $result.PreforkDirectory | Should -Be 'server/mpm/unix/prefork'
+        $result.ItkDirectory | Should -Be 'server/mpm/experimental/itk'
+        $w | Should -Match 'itk goes to server/mpm/experimental/itk, created in %prep \(this tree has no server/mpm/experimental'
+        Get-Content "$dir/httpd.spec" | Should -Contain 'cp server/mpm/unix/prefork/* server/mpm/experimental/itk/'
+        Edit-ItkSpec -Path "$dir/httpd.spec" -WarningAction SilentlyContinue | Should -BeNullOrEmpty -Because 'an edited spec is left alone'
+        $again = Edit-ItkSpec -Path "$dir/httpd.spec" -OutFile "$dir/again.spec" -WarningAction SilentlyContinue
+        $again.Changed | Should -BeFalse
+        $again.AlreadyPresent | Should -Be $result.Applied
+        $loops = rpmspec -P "$dir/httpd.spec" | Where-Object { $_ -match '^for \w+ in ' }
+        $loops | Should -Be @('for f in worker event itk; do', 'for f in worker event itk; do', 'for mpm in worker event itk; do')
+    }
+
+    It '-SourcePath reads the tree when Source0 is not beside the spec; one without prefork is refused and nothing is written' {
+        $dir = New-SpecFolder 'loop-source' $LoopFixture
+        $specOnly = Join-Path $Base 'loop-spec-only'
+        New-Item -ItemType Directory $specOnly | Out-Null
+        Copy-Item "$dir/httpd.spec" $specOnly
+        $result = Edit-ItkSpec -Path "$specOnly/httpd.spec" -SourcePath "$dir/httpd-2.2.15.tar.gz" -OutFile "$specOnly/edited.spec" -WarningAction SilentlyContinue
+        $result.PreforkDirectory | Should -Be 'server/mpm/unix/prefork'
+        # Without the tree the upstream layout is assumed, and said.
+        (Edit-ItkSpec -Path "$specOnly/httpd.spec" -WhatIf -Verbose 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message |
+            Should -Contain 'prefork: server/mpm/prefork (assumed, no source tree read); itk goes to server/mpm/experimental/itk'
+
+        New-Item -ItemType Directory "$Base/no-prefork/server/mpm/worker" -Force | Out-Null
+        $before = Get-TreeSnapshot $specOnly
+        Edit-ItkSpec -Path "$specOnly/httpd.spec" -SourcePath "$Base/no-prefork" -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'PreforkNotFound,*'
+        Edit-ItkSpec -Path "$specOnly/httpd.spec" -SourcePath "$Base/absent.tar.gz" -ErrorVariable err2 -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err2[0].FullyQualifiedErrorId | Should -BeLike 'SourceNotFound,*'
+        Get-TreeSnapshot $specOnly | Should -Be $before
+    }
+
+    It 'a spec with neither shape is SpecAnchorMissing naming the anchor and the nearest line, and nothing is written' {
+        $dir = New-SpecFolder 'loop-broken' $LoopFixture
+        (Get-Content -Raw "$dir/httpd.spec") -replace '(?m)^for f in %\{mpms\}; do\n   mpmbuild \$f --enable-modules=none\ndone\n', '' | Set-Content "$dir/httpd.spec" -NoNewline
+        $before = Get-TreeSnapshot $dir
+        Edit-ItkSpec -Path "$dir/httpd.spec" -ErrorVariable err -ErrorAction SilentlyContinue -WarningAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'SpecAnchorMissing,*'
+        $err[0].Exception.Message | Should -Match "'mpmbuild worker' in %build, or a loop .*; nearest line \d+: 'mpmbuild prefork --enable-mods-shared=all'"
+        Get-TreeSnapshot $dir | Should -Be $before
+    }
+}
+
+Describe 'Build-ItkRpm, loop shape (real rpmbuild)' {
+    BeforeAll {
+        $script:LoopDir = New-SpecFolder 'loop-build' $LoopFixture
+        $script:LoopRpms = Build-ItkRpm -SpecPath "$LoopDir/httpd.spec" -ItkPatchPath $ItkPatches -TopDir (Join-Path $Base 'loop-top') -NoDeps -Define @{ dist = '.el6' } `
+            -Verbose -WarningVariable script:LoopWarnings 4> (Join-Path $Base 'loop-build.log')
+        $script:LoopLog = Get-Content (Join-Path $Base 'loop-build.log')
+    }
+
+    It 'writes httpd, httpd-itk and mod_ssl RPMs' {
+        $LoopRpms.Name | Sort-Object | Should -Be @('httpd-2.2.15-69.el6.x86_64.rpm', 'httpd-itk-2.2.15-69.el6.x86_64.rpm', 'mod_ssl-2.2.15-69.el6.x86_64.rpm')
+    }
+
+    It 'puts /usr/sbin/httpd.itk in httpd-itk, and not in httpd (whose %files lists each binary)' {
+        rpm -qlp ($LoopRpms | Where-Object Name -like 'httpd-itk-*').FullName | Should -Contain '/usr/sbin/httpd.itk'
+        $main = rpm -qlp ($LoopRpms | Where-Object Name -like 'httpd-2*').FullName
+        $main | Should -Not -Contain '/usr/sbin/httpd.itk'
+        $main | Should -Contain '/usr/sbin/httpd.event'
+    }
+
+    It 'ran the %check loop over itk, which carries the distribution security fix, and over the untouched MPMs' {
+        $LoopLog | Should -Contain 'check-mpm: itk: mpm: itk; security: CVE-0000-0002 fixed'
+        $LoopLog | Should -Contain 'check-mpm: worker: mpm: worker; security: unpatched'
+        $LoopLog | Should -Contain 'check-mpm: event: mpm: event; security: unpatched'
+        @($LoopLog | Where-Object { $_ -match '^Patch #4(0[2-9]|1[01]) \(' }).Count | Should -Be 10
+    }
+
+    It 'copied prefork from where this tree keeps it into a new server/mpm/experimental/itk, and said so' {
+        $LoopLog | Should -Contain '+ mkdir -p server/mpm/experimental/itk/'
+        $LoopLog | Where-Object { $_ -like '+ cp server/mpm/unix/prefork/prefork.c *' } | Should -Not -BeNullOrEmpty
+        $LoopWarnings | Should -HaveCount 1
+        $LoopWarnings[0] | Should -Match '^prefork: server/mpm/unix/prefork \(in httpd-2.2.15.tar.gz\); itk goes to server/mpm/experimental/itk, created in %prep'
+    }
+
+    It 'warns when -Define gives the loop macro without itk to a spec that defers to it (and then httpd.itk is missing)' {
+        $dir = New-SpecFolder 'loop-defer' $LoopFixture
+        (Get-Content -Raw "$dir/httpd.spec") -replace '(?m)^%define mpms worker event$', '%{!?mpms:%define mpms worker event}' | Set-Content "$dir/httpd.spec" -NoNewline
+        Build-ItkRpm -SpecPath "$dir/httpd.spec" -ItkPatchPath $ItkPatches -TopDir (Join-Path $Base 'loop-defer-top') -NoDeps -Define @{ dist = '.el6'; mpms = 'worker event' } `
+            -WarningVariable w -WarningAction SilentlyContinue -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        ($w -join "`n") | Should -Match "-Define sets mpms = 'worker event' without itk"
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'RpmBuildFailed,*'
+        $err[0].Exception.LastLines -join "`n" | Should -Match 'File not found: .*/usr/sbin/httpd\.itk'
+    }
+}
+
 Describe 'examples/build-itk-rpm.ps1' {
     It 'runs the recipe end to end on the spec and leaves the RPMs in -OutDir' {
         $dir = New-SpecFolder 'runbook'
@@ -153,7 +272,7 @@ Describe 'Enable-ItkHttpd / Disable-ItkHttpd' {
         Get-Content "$HostRoot/etc/sysconfig/httpd" | Should -Contain 'HTTPD=/usr/sbin/httpd.itk'
         Get-Content "$HostRoot/etc/httpd/conf.d/php.conf" | Should -Contain '<IfModule !worker.c>'
         Get-Content -Raw "$HostRoot/etc/sysconfig/httpd.bak" | Should -Be $Sys
-        (Enable-ItkHttpd -Root $HostRoot).Changed | Should -Be @($false, $false)
+        Enable-ItkHttpd -Root $HostRoot | Should -BeNullOrEmpty -Because 'nothing is left to change' 
     }
 
     It 'Disable-ItkHttpd restores both files' {

@@ -76,9 +76,10 @@ Describe 'itkd processes (/proc/PID/status)' {
         }
     }
 
-    It 'the dispatcher runs as www-data with NoNewPrivs' {
+    It 'the dispatcher runs as its own account itkd (no vhost''s), with NoNewPrivs' {
         $d = $Children | Where-Object Title -like 'itkd: dispatcher*'
-        $uid = (& id -u www-data)
+        $uid = (& id -u itkd)
+        $uid | Should -Not -BeIn @((& id -u www-data), (& id -u itkt-a), (& id -u itkt-b))
         ($d.Status.Uid -split '\s+') | Should -Be @($uid, $uid, $uid, $uid)
         $d.Status.NoNewPrivs | Should -Be '1'
     }
@@ -347,10 +348,10 @@ Describe 'Bad configuration stops start-up with one clear error' {
     }
 
     It 'refuses <Case>' -ForEach @(
-        @{ Case = 'uid 0'; Vhost = "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /tmp`nAssignUserID root root`n</VirtualHost>"; Main = ''; Pattern = 'bad\.conf:1: error: .*uid 0' }
-        @{ Case = 'an unknown user'; Vhost = "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /tmp`nAssignUserID itkt-nobody itkt-nobody`n</VirtualHost>"; Main = ''; Pattern = "bad\.conf:1: error: .*'itkt-nobody' does not exist" }
-        @{ Case = 'ids outside LimitUIDRange'; Vhost = "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /tmp`nAssignUserID itkt-a itkt-a`n</VirtualHost>"; Main = 'LimitUIDRange 60000 60100'; Pattern = 'bad\.conf:1: error: .*outside LimitUIDRange 60000-60100' }
-        @{ Case = 'a missing DocumentRoot'; Vhost = "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /nonexistent/itkps`nAssignUserID itkt-a itkt-a`n</VirtualHost>"; Main = ''; Pattern = "bad\.conf:1: error: .*DocumentRoot '/nonexistent/itkps' does not exist" }
+        @{ Case = 'uid 0'; Vhost = "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /tmp`nAssignUserID root root`n</VirtualHost>"; Main = ''; Pattern = 'bad\.conf:4: error: .*uid 0' }
+        @{ Case = 'an unknown user'; Vhost = "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /tmp`nAssignUserID itkt-nobody itkt-nobody`n</VirtualHost>"; Main = ''; Pattern = "bad\.conf:4: error: .*'itkt-nobody' does not exist" }
+        @{ Case = 'ids outside LimitUIDRange'; Vhost = "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /tmp`nAssignUserID itkt-a itkt-a`n</VirtualHost>"; Main = 'LimitUIDRange 60000 60100'; Pattern = 'bad\.conf:4: error: .*outside LimitUIDRange 60000-60100' }
+        @{ Case = 'a missing DocumentRoot'; Vhost = "<VirtualHost 127.0.0.1:18212>`nServerName x.test`nDocumentRoot /nonexistent/itkps`nAssignUserID itkt-a itkt-a`n</VirtualHost>"; Main = ''; Pattern = "bad\.conf:3: error: .*DocumentRoot '/nonexistent/itkps' does not exist" }
     ) {
         $r = Start-Bad $Vhost $Main
         $r | Should -BeOfType System.Management.Automation.ErrorRecord

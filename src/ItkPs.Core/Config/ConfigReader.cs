@@ -130,6 +130,7 @@ public sealed class ConfigReader
         }
         var record = new DirectiveRecord(n.Name, n.Args, n.File, n.Line) { RawArgs = RawArgs(n) };
         var vh = scope.Vhost;
+        if (vh is not null && scope.Directory is null && !n.IsSection) vh.Given[n.Name] = record;
 
         if (ServerOnly.Contains(n.Name) && scope != Scope.Server)
         {

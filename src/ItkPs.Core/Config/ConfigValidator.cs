@@ -15,8 +15,9 @@ public static class ConfigValidator
         var found = new List<ConfigDiagnostic>();
         foreach (var vh in config.VirtualHosts)
         {
-            void Error(string m) => found.Add(ConfigDiagnostic.Error(vh.File, vh.Line, $"{Label(vh)}: {m}"));
-            void Warn(string m) => found.Add(ConfigDiagnostic.Warning(vh.File, vh.Line, $"{Label(vh)}: {m}"));
+            // Each finding points at the directive it is about (as apachectl -t does), else at the <VirtualHost>.
+            void Error(string m, string? directive = null) => found.Add(At(DiagnosticSeverity.Error, vh, directive, m));
+            void Warn(string m, string? directive = null) => found.Add(At(DiagnosticSeverity.Warning, vh, directive, m));
 
             if (vh.User is null || vh.Group is null)
                 Error("no AssignUserID and no server User/Group to fall back to: its requests would have no user to run as.");
@@ -25,22 +26,27 @@ public static class ConfigValidator
                 var user = accounts.FindUser(vh.User);
                 var group = accounts.FindGroup(vh.Group);
                 string from = vh.AssignedUser is null ? " (from the server's User/Group)" : "";
-                if (user is null) Error($"user '{vh.User}'{from} does not exist (create it, e.g. Set-ItkUser -CreateUser).");
-                else if (user.Uid == 0) Error($"user '{vh.User}'{from} has uid 0: requests never run as root.");
+                string? assign = vh.AssignedUser is null ? null : "AssignUserID";
+                if (user is null) Error($"user '{vh.User}'{from} does not exist (create it, e.g. Set-ItkUser -CreateUser).", assign);
+                else if (user.Uid == 0) Error($"user '{vh.User}'{from} has uid 0: requests never run as root.", assign);
                 else if (user.Uid < config.UidRange.Min || user.Uid > config.UidRange.Max)
-                    Error($"user '{vh.User}' has uid {user.Uid}, outside LimitUIDRange {config.UidRange.Min}-{config.UidRange.Max}.");
-                if (group is null) Error($"group '{vh.Group}'{from} does not exist.");
-                else if (group.Gid == 0) Error($"group '{vh.Group}'{from} has gid 0: requests never run with the root group.");
+                    Error($"user '{vh.User}' has uid {user.Uid}, outside LimitUIDRange {config.UidRange.Min}-{config.UidRange.Max}.", assign);
+                if (group is null) Error($"group '{vh.Group}'{from} does not exist.", assign);
+                else if (group.Gid == 0) Error($"group '{vh.Group}'{from} has gid 0: requests never run with the root group.", assign);
                 else if (group.Gid < config.GidRange.Min || group.Gid > config.GidRange.Max)
-                    Error($"group '{vh.Group}' has gid {group.Gid}, outside LimitGIDRange {config.GidRange.Min}-{config.GidRange.Max}.");
+                    Error($"group '{vh.Group}' has gid {group.Gid}, outside LimitGIDRange {config.GidRange.Min}-{config.GidRange.Max}.", assign);
             }
 
             if (vh.DocumentRoot is null) Warn("no DocumentRoot: it would serve the server's own.");
-            else if (checkFiles && !Directory.Exists(vh.DocumentRoot)) Error($"DocumentRoot '{vh.DocumentRoot}' does not exist or is not a directory.");
+            else if (checkFiles && !Directory.Exists(vh.DocumentRoot)) Error($"DocumentRoot '{vh.DocumentRoot}' does not exist or is not a directory.", "DocumentRoot");
 
-            if (vh.MaxClients is int mc && mc <= 0) Error($"MaxClientsVHost {mc} must be greater than 0.");
+            if (checkFiles)
+                foreach (var (path, directive) in new[] { (vh.CustomLog, "CustomLog"), (vh.ErrorLog, "ErrorLog") })
+                    if (path is not null && !path.StartsWith('|') && PathSafety.UntrustedWriter(path, accounts) is { } w)
+                        Warn($"{directive} {path}: {w}, so itkd will not open it as root: its worker opens it as {vh.User} (Apache would open it as root, letting that user point the log at any file).", directive);
+            if (vh.MaxClients is int mc && mc <= 0) Error($"MaxClientsVHost {mc} must be greater than 0.", "MaxClientsVHost");
             if (vh.Nice is int nice && (nice < -20 || nice > 19))
-                Warn($"NiceValue {nice} is outside -20..19 and will be clamped to {Math.Clamp(nice, -20, 19)}.");
+                Warn($"NiceValue {nice} is outside -20..19 and will be clamped to {Math.Clamp(nice, -20, 19)}.", "NiceValue");
             if (vh.Name.Length == 0) Warn("no ServerName: it can only be reached as the first vhost of its address.");
         }
 
@@ -67,6 +73,12 @@ public static class ConfigValidator
             found.Add(ConfigDiagnostic.Error(d.File, d.Line, $"User {config.User} is root: the dispatcher must run unprivileged (e.g. User www-data)."));
         }
         return found;
+    }
+
+    private static ConfigDiagnostic At(DiagnosticSeverity severity, VirtualHost vh, string? directive, string message)
+    {
+        var (file, line) = directive is null ? (vh.File, vh.Line) : vh.Where(directive);
+        return new ConfigDiagnostic(severity, file, line, $"{Label(vh)}: {message}");
     }
 
     private static string Label(VirtualHost vh) => vh.Name.Length > 0 ? $"vhost {vh.Name}" : $"vhost {vh.Listen}";

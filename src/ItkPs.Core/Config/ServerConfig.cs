@@ -145,6 +145,16 @@ public sealed class VirtualHost
         && (d.Args[0].StartsWith("application/x-httpd-php", StringComparison.OrdinalIgnoreCase) && !d.Args[0].EndsWith("-source", StringComparison.OrdinalIgnoreCase)
             || d.Args[0].StartsWith("proxy:unix:", StringComparison.OrdinalIgnoreCase));
 
+    /// <summary>
+    /// Where each directive of the vhost itself (not of its sections) was last given, so a
+    /// finding about AssignUserID or NiceValue names that line rather than the &lt;VirtualHost&gt;.
+    /// </summary>
+    [JsonIgnore] public Dictionary<string, DirectiveRecord> Given { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The line that set a directive of this vhost, else the &lt;VirtualHost&gt; line.</summary>
+    public (string File, int Line) Where(string directive) =>
+        Given.TryGetValue(directive, out var d) ? (d.File, d.Line) : (File, Line);
+
     public DirectiveRecord? Find(string name) =>
         Directives.LastOrDefault(d => string.Equals(d.Name, name, StringComparison.OrdinalIgnoreCase));
 

@@ -41,30 +41,43 @@ public static class ServerControl
         catch (Exception e) when (e is SocketException or OperationCanceledException or IOException or JsonException) { return null; }
     }
 
+    /// <summary>
+    /// Reads the status document. Fields it does not know are ignored, so a newer itkd that
+    /// reports more (pool ids, counters) still reads; the fields named here must be there.
+    /// </summary>
     public static ServerStatus Parse(string json, string socketPath)
     {
         using var doc = JsonDocument.Parse(json);
         var r = doc.RootElement;
-        var dispatcherWorkers = new Dictionary<string, JsonElement>();
-        if (r.TryGetProperty("dispatcher", out var d) && d.ValueKind == JsonValueKind.Object && d.TryGetProperty("workers", out var ws))
-            foreach (var w in ws.EnumerateArray()) dispatcherWorkers[w.GetProperty("key").GetString()!] = w.Clone();
+        // The dispatcher reports per worker; a pool of several workers shares one key, so its counters are the sum.
+        var counters = new Dictionary<string, (long Active, long Connections, long Requests)>();
+        if (r.TryGetProperty("dispatcher", out var d) && d.ValueKind == JsonValueKind.Object
+            && d.TryGetProperty("workers", out var ws) && ws.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var w in ws.EnumerateArray())
+            {
+                string key = w.GetProperty("key").GetString()!;
+                long Get(string name) => w.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt64() : 0;
+                var c = counters.GetValueOrDefault(key);
+                counters[key] = (c.Active + Get("active"), c.Connections + Get("connections"), c.Requests + Get("requests"));
+            }
+        }
         var pools = new List<PoolStatus>();
         foreach (var p in r.GetProperty("pools").EnumerateArray())
         {
-            string key = p.GetProperty("key").GetString()!;
-            dispatcherWorkers.TryGetValue(key, out var dw);
-            long Get(string name) => dw.ValueKind == JsonValueKind.Object && dw.TryGetProperty(name, out var v) ? v.GetInt64() : 0;
+            var c = counters.GetValueOrDefault(p.GetProperty("key").GetString()!);
             pools.Add(new PoolStatus(p.GetProperty("user").GetString()!, p.GetProperty("group").GetString()!, p.GetProperty("workers").GetInt32(),
                 p.GetProperty("workerPids").EnumerateArray().Select(x => x.GetInt32()).ToArray(),
-                Get("active"), Get("connections"), Get("requests"), p.GetProperty("spawned").GetInt32(), p.GetProperty("crashes").GetInt32(), p.GetProperty("throttled").GetBoolean()));
+                c.Active, c.Connections, c.Requests, p.GetProperty("spawned").GetInt32(), p.GetProperty("crashes").GetInt32(), p.GetProperty("throttled").GetBoolean()));
         }
+        bool reloaded = r.TryGetProperty("lastReload", out var lr) && lr.ValueKind == JsonValueKind.Object;
         return new ServerStatus(r.GetProperty("pid").GetInt32(), r.GetProperty("config").GetString()!, r.GetProperty("generation").GetInt32(),
             r.GetProperty("dispatcherPid").GetInt32(), r.GetProperty("listeners").EnumerateArray().Select(x => x.GetString()!).ToArray(),
             r.GetProperty("started").GetDateTime(), TimeSpan.FromSeconds(r.GetProperty("uptimeSeconds").GetInt32()), pools, socketPath)
         {
-            LastReloadAt = r.TryGetProperty("lastReload", out var lr) && lr.ValueKind == JsonValueKind.Object ? lr.GetProperty("at").GetDateTime() : null,
-            LastReloadOk = lr.ValueKind == JsonValueKind.Object ? lr.GetProperty("ok").GetBoolean() : null,
-            LastReloadMessage = lr.ValueKind == JsonValueKind.Object ? lr.GetProperty("message").GetString() : null,
+            LastReloadAt = reloaded ? lr.GetProperty("at").GetDateTime() : null,
+            LastReloadOk = reloaded ? lr.GetProperty("ok").GetBoolean() : null,
+            LastReloadMessage = reloaded ? lr.GetProperty("message").GetString() : null,
         };
     }
 }

@@ -79,22 +79,36 @@ public static class IsolationAuditor
 
         string root = Path.GetFullPath(vh.DocumentRoot);
         string owner = $"{user.Name}:{group.Name}";
-        foreach (var path in Walk(root))
+        var findings = new List<IsolationFinding>();
+        bool first = true;
+        try
         {
-            if (Syscall.lstat(path, out var st) != 0) continue;
-            var type = st.st_mode & FilePermissions.S_IFMT;
-            bool isDir = type == FilePermissions.S_IFDIR;
+            TreeWalker.Walk(root, e =>
+            {
+                if (first) { root = e.Path; first = false; } // the real path: links judged against it
+                findings.AddRange(Examine(e));
+            });
+        }
+        catch (IOException e) { findings.Add(new IsolationFinding(label, root, IsolationProblem.Unusable, false, e.Message, $"ls -ld '{root}'")); }
+        foreach (var f in findings) yield return f;
+
+        IEnumerable<IsolationFinding> Examine(TreeEntry e)
+        {
+            var st = e.Stat;
+            string path = e.Path;
+            bool isDir = e.IsDirectory;
             bool sensitive = !isDir && IsSensitive(Path.GetFileName(path));
             var mode = (uint)st.st_mode & 0x1FF;
             string q = $"'{path}'";
 
-            if (type == FilePermissions.S_IFLNK)
+            if (e.IsSymlink)
             {
-                string? target = ResolveLink(path);
+                string? text = TreeWalker.LinkText(e);
+                string? target = text is null ? null : ResolveLink(path, text);
                 if (target is null || !(target == root || target.StartsWith(root + "/", StringComparison.Ordinal)))
                     yield return new IsolationFinding(label, path, IsolationProblem.SymlinkOutsideRoot, false,
                         $"links to '{target ?? "?"}', outside the DocumentRoot", $"rm {q}");
-                continue;
+                yield break;
             }
 
             if (st.st_uid != user.Uid)
@@ -120,26 +134,14 @@ public static class IsolationAuditor
         }
     }
 
-    /// <summary>Every path below root (root included), depth first, never following symlinks.</summary>
-    internal static IEnumerable<string> Walk(string root)
+    /// <summary>
+    /// Where a link leads, for the report: its text taken relative to its directory, then the
+    /// rest of the way as the kernel would go (metadata only; nothing is opened through it).
+    /// </summary>
+    private static string? ResolveLink(string path, string text)
     {
-        var stack = new Stack<string>();
-        stack.Push(root);
-        while (stack.Count > 0)
-        {
-            string p = stack.Pop();
-            yield return p;
-            if (Syscall.lstat(p, out var st) != 0 || (st.st_mode & FilePermissions.S_IFMT) != FilePermissions.S_IFDIR) continue;
-            IEnumerable<string> children;
-            try { children = Directory.EnumerateFileSystemEntries(p).Order(StringComparer.Ordinal).Reverse().ToList(); }
-            catch (Exception e) when (e is UnauthorizedAccessException or IOException) { continue; }
-            foreach (var c in children) stack.Push(c);
-        }
-    }
-
-    private static string? ResolveLink(string path)
-    {
-        try { return File.ResolveLinkTarget(path, returnFinalTarget: true)?.FullName; }
-        catch (IOException) { return null; }
+        string first = Path.GetFullPath(text, Path.GetDirectoryName(path)!);
+        try { return new FileInfo(first).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? first; }
+        catch (IOException) { return first; }
     }
 }

@@ -3,15 +3,21 @@ using Mono.Unix.Native;
 
 namespace ItkPs.Core.Isolation;
 
-/// <summary>One change that <see cref="PermissionFixer"/> made (or would make).</summary>
-public sealed record PermissionChange(string Path, string OldOwner, string NewOwner, string OldMode, string NewMode);
+/// <summary>One change that <see cref="PermissionFixer"/> made (or would make), or an entry it left alone and why.</summary>
+public sealed record PermissionChange(string Path, string OldOwner, string NewOwner, string OldMode, string NewMode)
+{
+    /// <summary>Set when the entry was not changed: why (a file with other hard links).</summary>
+    public string? Skipped { get; init; }
+}
 
 /// <summary>
 /// Makes a DocumentRoot tree belong to the vhost's user and group and unreadable by others:
 /// directories 0750, files 0640, files with the owner's x bit 0740 (CGI scripts keep working).
-/// Runs as root over a tree the tenant can write, so it never follows a symlink: it opens each
-/// entry with O_NOFOLLOW and changes it through the descriptor (fchown/fchmod) after checking
-/// the descriptor is the entry it inspected; symlinks themselves only get lchown.
+/// Runs as root over a tree the tenant can write, so it walks by directory descriptors
+/// (<see cref="TreeWalker"/>) and changes each entry through the descriptor it examined: a
+/// directory swapped for a symbolic link mid-walk can never lead it outside the tree. Symbolic
+/// links get their own owner only; devices, fifos and sockets are left alone; a regular file with
+/// more than one link is left alone too (its other name may be anywhere on the filesystem).
 /// </summary>
 public static class PermissionFixer
 {
@@ -30,43 +36,33 @@ public static class PermissionFixer
         string Owner(uint uid, uint gid) => $"{accounts.FindUser(uid)?.Name ?? uid.ToString()}:{accounts.FindGroup(gid)?.Name ?? gid.ToString()}";
         string newOwner = $"{user.Name}:{group.Name}";
 
-        foreach (var path in IsolationAuditor.Walk(Path.GetFullPath(root)))
+        TreeWalker.Walk(root, e =>
         {
-            if (Syscall.lstat(path, out var st) != 0) continue;
-            var type = st.st_mode & FilePermissions.S_IFMT;
+            var st = e.Stat;
             uint mode = (uint)st.st_mode & 0xFFF;
-            if (type == FilePermissions.S_IFLNK)
-            {
-                if (st.st_uid == user.Uid && st.st_gid == group.Gid) continue;
-                changes.Add(new PermissionChange(path, Owner(st.st_uid, st.st_gid), newOwner, "link", "link"));
-                if (apply) Check(Syscall.lchown(path, (int)user.Uid, (int)group.Gid), "lchown", path);
-                continue;
-            }
-            if (type != FilePermissions.S_IFDIR && type != FilePermissions.S_IFREG) continue; // devices, fifos, sockets: leave alone
-
-            uint target = TargetMode(type == FilePermissions.S_IFDIR, mode);
             bool ownerOk = st.st_uid == user.Uid && st.st_gid == group.Gid;
-            if (ownerOk && mode == target) continue;
-            changes.Add(new PermissionChange(path, Owner(st.st_uid, st.st_gid), newOwner, Convert.ToString(mode, 8).PadLeft(4, '0'), Convert.ToString(target, 8).PadLeft(4, '0')));
-            if (!apply) continue;
-
-            int fd = Syscall.open(path, OpenFlags.O_RDONLY | OpenFlags.O_NOFOLLOW | OpenFlags.O_NONBLOCK | OpenFlags.O_CLOEXEC);
-            Check(fd, "open", path);
-            try
+            if (e.IsSymlink)
             {
-                Check(Syscall.fstat(fd, out var fst), "fstat", path);
-                if (fst.st_ino != st.st_ino || fst.st_dev != st.st_dev)
-                    throw new IOException($"'{path}' changed while its permissions were being fixed; run again.");
-                if (!ownerOk) Check(Syscall.fchown(fd, (int)user.Uid, (int)group.Gid), "fchown", path);
-                Check(Syscall.fchmod(fd, (FilePermissions)target), "fchmod", path);
+                if (ownerOk) return;
+                changes.Add(new PermissionChange(e.Path, Owner(st.st_uid, st.st_gid), newOwner, "link", "link"));
+                if (apply) TreeWalker.Chown(e, user.Uid, group.Gid);
+                return;
             }
-            finally { Syscall.close(fd); }
-        }
+            if (!e.IsDirectory && !e.IsRegular) return; // devices, fifos, sockets: leave alone
+            uint target = TargetMode(e.IsDirectory, mode);
+            if (ownerOk && mode == target) return;
+            string oldMode = Convert.ToString(mode, 8).PadLeft(4, '0'), newMode = Convert.ToString(target, 8).PadLeft(4, '0');
+            if (e.IsRegular && st.st_nlink > 1)
+            {
+                changes.Add(new PermissionChange(e.Path, Owner(st.st_uid, st.st_gid), newOwner, oldMode, oldMode)
+                    { Skipped = $"{st.st_nlink} hard links: another name may be outside the DocumentRoot; remove the extra links or fix it by hand" });
+                return;
+            }
+            changes.Add(new PermissionChange(e.Path, Owner(st.st_uid, st.st_gid), newOwner, oldMode, newMode));
+            if (!apply) return;
+            if (!ownerOk) TreeWalker.Chown(e, user.Uid, group.Gid);
+            TreeWalker.Chmod(e, target);
+        });
         return changes;
-    }
-
-    private static void Check(long result, string call, string path)
-    {
-        if (result < 0) throw new IOException($"{call} '{path}': {Stdlib.strerror(Stdlib.GetLastError())}");
     }
 }

@@ -47,7 +47,7 @@ public static class HttpdSwitch
     }
 
     private static FileEdit Edit(string path, string what, string oldText, string newText) =>
-        new(path, what, oldText, newText, oldText == newText ? "" : SpecEditor.UnifiedDiff(oldText, newText, path));
+        new(path, what, oldText, newText, oldText == newText ? "" : TextDiff.Unified(oldText, newText, path, path));
 
     private static readonly Regex ActiveHttpd = new(@"^\s*HTTPD\s*=\s*(?<value>\S*)\s*$", RegexOptions.Multiline);
 

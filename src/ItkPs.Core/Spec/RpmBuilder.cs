@@ -50,8 +50,12 @@ public static class RpmBuilder
         return Run("rpm", args, _ => { }).Output.All(string.IsNullOrWhiteSpace);
     }
 
-    /// <summary>Stages everything under TopDir and returns the path of the edited spec.</summary>
-    public static string Stage(RpmBuildRequest request, Action<string> log)
+    /// <summary>
+    /// Stages everything under TopDir, edits the spec for the source tree its Source0 holds
+    /// and returns the edited spec's path with the edit.
+    /// </summary>
+    /// <exception cref="SourceTreeException">Source0 is there but holds no prefork MPM.</exception>
+    public static (string Spec, SpecEditResult Edit) Stage(RpmBuildRequest request, Action<string> log)
     {
         foreach (var d in new[] { "BUILD", "BUILDROOT", "RPMS", "SOURCES", "SPECS", "SRPMS" })
             Directory.CreateDirectory(Path.Combine(request.TopDir, d));
@@ -73,10 +77,12 @@ public static class RpmBuilder
         }
         foreach (var (_, file) in request.Editor.Series)
             File.Copy(Path.Combine(request.ItkPatchPath, file), Path.Combine(sources, file), overwrite: true);
-        var edit = request.Editor.Edit(File.ReadAllText(spec), Path.GetFileName(spec));
+        var tree = MpmTree.ForSpec(spec, [sources], log);
+        var edit = request.Editor.Edit(File.ReadAllText(spec), Path.GetFileName(spec), tree);
         File.WriteAllText(spec, edit.Text);
         log(edit.Changed ? $"edited {spec}: {string.Join(", ", edit.Applied)}" : $"{spec} already has the mpm-itk edits");
-        return spec;
+        log(edit.Layout);
+        return (spec, edit);
     }
 
     /// <summary>rpmbuild -bb; returns the RPM files written. Throws <see cref="RpmBuildException"/> on failure.</summary>

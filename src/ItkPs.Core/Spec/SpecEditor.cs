@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -23,15 +22,38 @@ public sealed record SpecEditResult(string Path, string OriginalText, string Tex
 {
     public bool Changed => Applied.Count > 0;
     public bool AlreadyEdited => Applied.Count == 0;
+
+    /// <summary>Edits this spec does not need, each with the reason (a main %files that lists each file needs no %exclude).</summary>
+    public IReadOnlyList<string> NotNeeded { get; init; } = [];
+
+    /// <summary>The source tree the edit was made for: where its prefork is, whether it has server/mpm/experimental.</summary>
+    public MpmTree Tree { get; init; } = MpmTree.Upstream;
+
+    /// <summary>The prefork folder %prep copies, relative to the top of the source tree.</summary>
+    public string PreforkDirectory => Tree.PreforkDirectory;
+
+    /// <summary>Where itk is built from: always the folder the ITK series patches.</summary>
+    public string ItkDirectory => MpmTree.ItkDirectory;
+
+    /// <summary>Where prefork was found (or that it was assumed) and where itk goes, in words.</summary>
+    public string Layout => Tree.Description;
+
+    /// <summary>The macros the spec's MPM loops run over (mpms), which now name itk.</summary>
+    public IReadOnlyList<string> LoopMacros { get; init; } = [];
 }
 
 /// <summary>
-/// The classic mpm-itk recipe for an RPM distribution's httpd.spec (CentOS 5, httpd 2.2):
-/// declare the ITK patch series, add an httpd-itk subpackage, copy the distribution's own
+/// The classic mpm-itk recipe for an RPM distribution's httpd.spec (httpd 2.2): declare the
+/// ITK patch series, add an httpd-itk subpackage, copy the distribution's own
 /// (security-patched) prefork to experimental/itk in %prep and patch it, build, install and
-/// check the extra MPM, and package /usr/sbin/httpd.itk. Every edit finds its place by the
-/// spec's structure (sections, tags, the mpmbuild calls), never by line number, and is skipped
-/// when already present, so applying the editor twice changes nothing.
+/// check the extra MPM, and package /usr/sbin/httpd.itk. Two shapes of the spec are known:
+/// CentOS 5's, with one <c>mpmbuild worker</c> / <c>install … httpd.worker</c> line per MPM, and
+/// RHEL/CentOS 6's and Fedora's, which build, install and check the extra MPMs in loops over a
+/// macro (<c>%define mpms worker event</c>; <c>for f in %{mpms}; do mpmbuild $f …; done</c>);
+/// there itk is added to the macro, wherever it is defined, and the loops do the rest. Every
+/// edit finds its place by the spec's structure (sections, tags, the mpmbuild calls, the
+/// loops), never by line number, and is skipped when already present, so applying the editor
+/// twice changes nothing.
 /// </summary>
 public sealed class SpecEditor
 {
@@ -56,20 +78,25 @@ public sealed class SpecEditor
     public string PatchUrl(string name) => $"http://mpm-itk.sesse.net/apache2.2-mpm-itk-{ItkVersion}/{name}.patch";
     public IEnumerable<(int Number, string File)> Series => PatchNames.Select((n, i) => (PatchNumberBase + i, n + ".patch"));
 
+    /// <summary>httpd.itk as a %files entry names it once its macros are expanded.</summary>
+    private const string InstalledItk = "/usr/sbin/httpd.itk";
+
     private static readonly Regex PatchTag = new(@"^Patch(\d+)\s*:", RegexOptions.IgnoreCase);
     private static readonly Regex PatchMacro = new(@"^%patch(\d+|\s+-P\s*\d+|\s+\d+)?\b");
     private static readonly Regex SectionStart = new(@"^%(package|description|prep|build|install|check|clean|files|changelog|pre|post|preun|postun|triggerin|triggerun|verifyscript)\b");
     private static readonly Regex AltMpmInstall = new(@"^install\s.*\b\w+/httpd\s+(?<root>\$RPM_BUILD_ROOT|%\{buildroot\}|\$\{RPM_BUILD_ROOT\})%\{_sbindir\}/httpd\.\w+");
-    private static readonly Regex CheckLoop = new(@"^(?<head>\s*for\s+mpm\s+in\s+)(?<list>[^;]*?)(?<tail>\s*;\s*do\b.*)$");
+    private static readonly Regex MpmbuildCall = new(@"^\s*mpmbuild\s+[^\s(]");
 
-    public SpecEditResult Edit(string text, string path = "httpd.spec")
+    public SpecEditResult Edit(string text, string path = "httpd.spec", MpmTree? tree = null)
     {
+        tree ??= MpmTree.Upstream;
         string nl = text.Contains("\r\n") ? "\r\n" : "\n";
         var lines = text.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
         bool finalNewline = text.EndsWith('\n');
         if (finalNewline) lines.RemoveAt(lines.Count - 1);
         var applied = new List<string>();
         var present = new List<string>();
+        var notNeeded = new List<string>();
         // Inserts are collected against original line indexes and applied at the end, so
         // every anchor is searched in the untouched spec.
         var inserts = new SortedDictionary<int, List<string>>();
@@ -86,7 +113,17 @@ public sealed class SpecEditor
             for (int i = from; i < Math.Min(to, lines.Count); i++) if (match(lines[i])) return i;
             return -1;
         }
+        int FindLast(Func<string, bool> match, int from, int to)
+        {
+            for (int i = Math.Min(to, lines.Count) - 1; i >= from; i--) if (match(lines[i])) return i;
+            return -1;
+        }
         int SectionEnd(int header) { int e = Find(l => SectionStart.IsMatch(l), header + 1); return e < 0 ? lines.Count : e; }
+        (int From, int To) Body(string section)
+        {
+            int header = Find(l => Regex.IsMatch(l, $@"^%{section}\b"));
+            return header < 0 ? (-1, -1) : (header + 1, SectionEnd(header));
+        }
         string Near(int i) => i >= 0 && i < lines.Count ? lines[i] : "";
         SpecAnchorException Missing(string anchor, int near) => new(anchor, near + 1, Near(near));
 
@@ -94,6 +131,19 @@ public sealed class SpecEditor
         int prep = Find(l => Regex.IsMatch(l, @"^%prep\b"));
         if (prep < 0) throw Missing("the %prep section", Math.Max(firstSection, 0));
         bool dashP = lines.Skip(prep).Any(l => Regex.IsMatch(l, @"^%patch\s+-P"));
+
+        // The loop shape: macros whose definitions must name itk, with the loop that needs
+        // it (the nearest line when a definition is missing). Extending the macro is the
+        // distribution's own way to add an MPM: the build, install and %check loops all follow.
+        var macros = new Dictionary<string, int>();
+        // A loop over the extra MPMs takes itk into its list: through the macro it runs over,
+        // or, for a plain list of names, on the for line itself.
+        void AddToLoop(SpecLoop loop, string edit)
+        {
+            if (loop.ListsItk) Done(edit, true);
+            else if (loop.Macros.Count > 0) { foreach (var m in loop.Macros) macros.TryAdd(m, loop.Line); }
+            else { replace[loop.Line] = loop.WithItk; Done(edit, false); }
+        }
 
         // 1. The patch series after the last PatchN: tag of the preamble.
         if (Has(@"^Patch\d+\s*:.*02-rename-prefork-to-itk")) Done("Patch tags", true);
@@ -143,32 +193,41 @@ public sealed class SpecEditor
             int lastPatch = -1;
             for (int i = prep + 1; i < prepEnd; i++) if (PatchMacro.IsMatch(lines[i])) lastPatch = i;
             if (lastPatch < 0) throw Missing("a %patch line in %prep", prep);
-            var block = new List<string>
-            {
-                "",
-                "# mpm-itk: start from this package's prefork, with its security fixes",
-                "mkdir server/mpm/experimental/itk/",
-                "cp server/mpm/prefork/* server/mpm/experimental/itk/",
-                "mv server/mpm/experimental/itk/prefork.c server/mpm/experimental/itk/itk.c",
-            };
+            string itk = MpmTree.ItkDirectory;
+            var block = new List<string> { "", "# mpm-itk: start from this package's prefork, with its security fixes" };
+            if (!tree.HasExperimental) block.Add($"# (this tree has no server/mpm/experimental; the ITK series patches {itk}, so -p makes it)");
+            // -p: a tree without server/mpm/experimental gets one; with it, mkdir -p is mkdir.
+            block.AddRange([$"mkdir -p {itk}/", $"cp {tree.PreforkDirectory}/* {itk}/", $"mv {itk}/prefork.c {itk}/itk.c"]);
             block.AddRange(Series.Select(s => dashP ? $"%patch -P {s.Number} -p1" : $"%patch{s.Number} -p1"));
             InsertBefore(lastPatch + 1, block);
             Done("%prep itk copy", false);
         }
 
-        // 4. %build: mpmbuild itk before mpmbuild worker.
+        // 4. %build: "mpmbuild itk" before "mpmbuild worker" (CentOS 5), or itk in the list
+        //    of the loop that runs mpmbuild over the extra MPMs (RHEL/CentOS 6, Fedora).
+        var build = Body("build");
         if (Has(@"^\s*mpmbuild\s+itk\b")) Done("mpmbuild itk", true);
+        else if (SpecLoop.In(lines, build.From, build.To).FirstOrDefault(l => l.BodyUses(@"\bmpmbuild\s+""?VAR")) is { } buildLoop)
+            AddToLoop(buildLoop, "mpmbuild itk");
         else
         {
-            int worker = Find(l => Regex.IsMatch(l, @"^\s*mpmbuild\s+worker\b"));
-            if (worker < 0) throw Missing("'mpmbuild worker' in %build", Math.Max(Find(l => l.StartsWith("%build")), 0));
+            int worker = Find(l => Regex.IsMatch(l, @"^\s*mpmbuild\s+worker\b"), build.From, build.To);
+            if (build.From < 0 || worker < 0)
+            {
+                int near = build.From < 0 ? Math.Max(firstSection, 0) : Math.Max(FindLast(l => MpmbuildCall.IsMatch(l), build.From, build.To), build.From - 1);
+                throw Missing("'mpmbuild worker' in %build, or a loop there that runs mpmbuild over the extra MPMs (for f in %{mpms}; do mpmbuild $f ...; done)", near);
+            }
             string indent = lines[worker][..(lines[worker].Length - lines[worker].TrimStart().Length)];
             InsertBefore(worker, [indent + "mpmbuild itk --enable-modules=none"]);
             Done("mpmbuild itk", false);
         }
 
-        // 5. %install: httpd.itk after the other alternative-MPM installs.
+        // 5. %install: httpd.itk after the other alternative-MPM installs, or itk in the list
+        //    of the loop that installs them (install -m 755 ${f}/httpd …/httpd.${f}).
+        var install = Body("install");
         if (Has(@"%\{_sbindir\}/httpd\.itk\s*$") && Has(@"^install\s.*itk/httpd")) Done("install httpd.itk", true);
+        else if (SpecLoop.In(lines, Math.Max(install.From, 0), Math.Max(install.To, 0)).FirstOrDefault(l => l.BodyUses(@"/httpd\.VAR")) is { } installLoop)
+            AddToLoop(installLoop, "install httpd.itk");
         else
         {
             int last = -1; string root = "$RPM_BUILD_ROOT";
@@ -177,37 +236,51 @@ public sealed class SpecEditor
                 var m = AltMpmInstall.Match(lines[i]);
                 if (m.Success) { last = i; root = m.Groups["root"].Value; }
             }
-            if (last < 0) throw Missing("the alternative-MPM installs (install -m 755 worker/httpd ...httpd.worker) in %install", Math.Max(Find(l => l.StartsWith("%install")), 0));
+            if (last < 0) throw Missing("the alternative-MPM installs in %install (install -m 755 worker/httpd ...httpd.worker, or a loop: for f in %{mpms}; do install -m 755 ${f}/httpd ...httpd.${f}; done)", Math.Max(install.From - 1, 0));
             InsertBefore(last + 1, [$"install -m 755 itk/httpd {root}%{{_sbindir}}/httpd.itk"]);
             Done("install httpd.itk", false);
         }
 
-        // 6. %check: the MPM loop also covers itk.
-        int check = Find(l => Regex.IsMatch(l, @"^%check\b"));
-        if (check >= 0)
+        // 6. %check: the loop that compares each MPM's httpd with prefork's also covers itk.
+        var check = Body("check");
+        if (check.From >= 0)
         {
-            int loop = Find(l => CheckLoop.IsMatch(l), check + 1, SectionEnd(check));
-            if (loop < 0) throw Missing("the 'for mpm in ...; do' loop in %check", check);
-            var m = CheckLoop.Match(lines[loop]);
-            if (m.Groups["list"].Value.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains("itk")) Done("%check itk", true);
-            else
-            {
-                replace[loop] = m.Groups["head"].Value + m.Groups["list"].Value.TrimEnd() + " itk" + m.Groups["tail"].Value;
-                Done("%check itk", false);
-            }
+            var loop = SpecLoop.In(lines, check.From, check.To).FirstOrDefault(l => l.Variable == "mpm" || l.BodyUses(@"VAR/httpd\b"));
+            if (loop is null) throw Missing("the 'for mpm in ...; do' loop in %check", check.From - 1);
+            AddToLoop(loop, "%check itk");
         }
 
-        // 7. The main %files excludes httpd.itk (it belongs to httpd-itk), before the suexec %attr line.
+        // 6b. The loop shape: itk joins the macro the loops run over, in every definition of
+        //     it (%define or %global, in each branch of an %if, or %{!?mpms:%global mpms ...}).
+        foreach (var (name, loopLine) in macros)
+        {
+            var definitions = MacroDefinition.All(lines, name);
+            if (definitions.Count == 0)
+                throw Missing($"the definition of %{{{name}}} (%define {name} ... or %global {name} ...), which the loop over the extra MPMs runs over", loopLine);
+            var lacking = definitions.Where(d => !d.NamesItk).ToList();
+            foreach (var d in lacking) replace[d.LastLine] = d.WithItk;
+            Done($"itk in %{{{name}}}", lacking.Count == 0);
+        }
+
+        // 7. httpd.itk belongs to httpd-itk: the main %files excludes it where it would take
+        //    it too, that is where a glob or directory there matches it (%{_sbindir}/httpd*).
+        //    A main package that lists each file needs no %exclude.
         int mainFiles = Find(l => Regex.IsMatch(l, @"^%files\s*$") || Regex.IsMatch(l, @"^%files\s+-f\s"));
         if (mainFiles < 0) throw Missing("the main %files section", Math.Max(Find(l => l.StartsWith("%files")), 0));
         if (Has(@"^%exclude\s+%\{_sbindir\}/httpd\.itk\b")) Done("%exclude httpd.itk", true);
         else
         {
-            int end = SectionEnd(mainFiles);
-            int suexec = Find(l => l.StartsWith("%attr") && l.Contains("suexec"), mainFiles + 1, end);
-            int at = suexec >= 0 ? suexec : mainFiles + 1 + (Near(mainFiles + 1).StartsWith("%defattr") ? 1 : 0);
-            InsertBefore(at, ["%exclude %{_sbindir}/httpd.itk"]);
-            Done("%exclude httpd.itk", false);
+            int picker = Find(l => FilesEntry.Picks(l, InstalledItk), mainFiles + 1, SectionEnd(mainFiles));
+            // A list from "%files -f" is written during the build: whether it names httpd.itk cannot be seen here.
+            int at = picker >= 0 ? picker + 1
+                : Regex.IsMatch(lines[mainFiles], @"^%files\s+-f\s") ? mainFiles + 1 + (Near(mainFiles + 1).StartsWith("%defattr") ? 1 : 0)
+                : -1;
+            if (at < 0) notNeeded.Add($"%exclude httpd.itk: no line of the main %files (line {mainFiles + 1}) matches {InstalledItk}");
+            else
+            {
+                InsertBefore(at, ["%exclude %{_sbindir}/httpd.itk"]);
+                Done("%exclude httpd.itk", false);
+            }
         }
 
         // 8. %files -n httpd-itk, before %files -n mod_ssl (or after the last %files section).
@@ -233,24 +306,9 @@ public sealed class SpecEditor
         }
         string newText = string.Join(nl, output) + (finalNewline ? nl : "");
         if (applied.Count == 0) newText = text;
-        return new SpecEditResult(path, text, newText, applied, present, applied.Count == 0 ? "" : UnifiedDiff(text, newText, path));
-    }
-
-    /// <summary>A unified diff from the system's diff(1): the format every operator reads.</summary>
-    public static string UnifiedDiff(string oldText, string newText, string path)
-    {
-        string dir = Directory.CreateTempSubdirectory("itkps-diff-").FullName;
-        try
+        return new SpecEditResult(path, text, newText, applied, present, applied.Count == 0 ? "" : TextDiff.Unified(text, newText, path, path + " (mpm-itk)"))
         {
-            string a = Path.Combine(dir, "a"), b = Path.Combine(dir, "b");
-            File.WriteAllText(a, oldText); File.WriteAllText(b, newText);
-            var psi = new ProcessStartInfo("diff") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var arg in new[] { "-u", "--label", path, "--label", path + " (mpm-itk)", a, b }) psi.ArgumentList.Add(arg);
-            using var p = Process.Start(psi)!;
-            string output = p.StandardOutput.ReadToEnd();
-            p.WaitForExit();
-            return output;
-        }
-        finally { Directory.Delete(dir, true); }
+            NotNeeded = notNeeded, Tree = tree, LoopMacros = macros.Keys.ToList(),
+        };
     }
 }

@@ -1,5 +1,4 @@
 using System.Text;
-using ItkPs.Core.Unix;
 using Mono.Unix.Native;
 
 namespace ItkPs.Server.Privileged;
@@ -12,22 +11,26 @@ namespace ItkPs.Server.Privileged;
 /// </summary>
 public static class Privileges
 {
-    /// <summary>Run by the dispatcher (to User/Group) and by each worker (to its vhost user), as root, first thing.</summary>
-    public static void DropTo(UserAccount user, GroupAccount group, (long Min, long Max) uidRange, (long Min, long Max) gidRange)
+    /// <summary>
+    /// Run by the dispatcher (to its own account) and by each worker (to its pool's user), as root,
+    /// first thing after reading the snapshot. The ids are the ones the master resolved; the name
+    /// is only used to read the user's supplementary groups.
+    /// </summary>
+    public static void DropTo(string user, uint uid, uint gid, (long Min, long Max) uidRange, (long Min, long Max) gidRange)
     {
-        if (user.Uid == 0 || group.Gid == 0) throw new PrivilegeException($"refusing to run as {user.Name}:{group.Name}: uid/gid 0");
-        if (user.Uid < uidRange.Min || user.Uid > uidRange.Max) throw new PrivilegeException($"uid {user.Uid} of {user.Name} is outside LimitUIDRange {uidRange.Min}-{uidRange.Max}");
-        if (group.Gid < gidRange.Min || group.Gid > gidRange.Max) throw new PrivilegeException($"gid {group.Gid} of {group.Name} is outside LimitGIDRange {gidRange.Min}-{gidRange.Max}");
+        if (uid == 0 || gid == 0) throw new PrivilegeException($"refusing to run as {user} ({uid}:{gid}): uid/gid 0");
+        if (uid < uidRange.Min || uid > uidRange.Max) throw new PrivilegeException($"uid {uid} of {user} is outside LimitUIDRange {uidRange.Min}-{uidRange.Max}");
+        if (gid < gidRange.Min || gid > gidRange.Max) throw new PrivilegeException($"gid {gid} of {user} is outside LimitGIDRange {gidRange.Min}-{gidRange.Max}");
         if (Syscall.geteuid() != 0) throw new PrivilegeException("must start as root to drop to a user");
 
-        // initgroups: the user's groups from /etc/group, plus the vhost's group.
-        if (Native.initgroups(user.Name, group.Gid) != 0) throw new PrivilegeException($"initgroups({user.Name}): {Native.Error()}");
-        if (Syscall.setresgid(group.Gid, group.Gid, group.Gid) != 0) throw new PrivilegeException($"setresgid({group.Gid}): {Stdlib.GetLastError()}");
-        if (Syscall.setresuid(user.Uid, user.Uid, user.Uid) != 0) throw new PrivilegeException($"setresuid({user.Uid}): {Stdlib.GetLastError()}");
+        // initgroups: the user's groups from /etc/group, plus the pool's group.
+        if (Native.initgroups(user, gid) != 0) throw new PrivilegeException($"initgroups({user}): {Native.Error()}");
+        if (Syscall.setresgid(gid, gid, gid) != 0) throw new PrivilegeException($"setresgid({gid}): {Stdlib.GetLastError()}");
+        if (Syscall.setresuid(uid, uid, uid) != 0) throw new PrivilegeException($"setresuid({uid}): {Stdlib.GetLastError()}");
         // Per thread, and inherited by what this thread spawns: set on the main thread, which
-        // is the one /proc/<pid>/status reports and the one that starts children.
+        // is the one /proc/<pid>/status reports; ChildProcess sets it on its own thread again.
         if (Native.prctl(Native.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) throw new PrivilegeException($"PR_SET_NO_NEW_PRIVS: {Native.Error()}");
-        Verify(user.Uid, group.Gid);
+        Verify(uid, gid);
     }
 
     /// <summary>Proves the drop: all three uids and gids are the target, and going back fails.</summary>
@@ -43,34 +46,11 @@ public static class Privileges
             throw new PrivilegeException("NO_NEW_PRIVS is not set");
     }
 
-    /// <summary>
-    /// Run by a worker at start: a process group of its own, so that the master can end whatever
-    /// the worker started (php-cgi, CGI scripts) when the worker dies, even by SIGKILL. Not a new
-    /// session: with the kernel's autogroup scheduling a session is a scheduling group, and a
-    /// worker in one of its own would get a fixed share of the CPU against everything else.
-    /// </summary>
-    public static void OwnProcessGroup()
-    {
-        if (Native.setpgid(0, 0) < 0) throw new PrivilegeException($"setpgid: {Native.Error()}");
-    }
-
     /// <summary>Run by the master after a worker has exited: ends what is left of its process group.</summary>
-    public static void KillProcessGroup(int leader) => Syscall.kill(-leader, Signum.SIGKILL);
+    public static void KillProcessGroup(int leader) => Native.kill(-leader, Native.SIGKILL);
 
-    private static readonly object SpawnGate = new();
-
-    /// <summary>
-    /// Starts a program from a dropped worker (a CGI script, php-cgi). NO_NEW_PRIVS is per thread
-    /// and inherited by what the thread forks, and Process.Start forks on the calling thread, so it
-    /// is set on this thread first: a thread the runtime made before the drop cannot start a
-    /// child that a setuid binary could raise.
-    /// </summary>
-    public static System.Diagnostics.Process StartChild(System.Diagnostics.ProcessStartInfo psi)
-    {
-        if (Native.prctl(Native.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) throw new PrivilegeException($"PR_SET_NO_NEW_PRIVS: {Native.Error()}");
-        if (Syscall.geteuid() == 0) throw new PrivilegeException("refusing to start a child as root");
-        lock (SpawnGate) return System.Diagnostics.Process.Start(psi) ?? throw new InvalidOperationException($"could not start {psi.FileName}");
-    }
+    /// <summary>Run by the master: ends a worker that stopped reading its channel (SIGKILL works on a stopped process).</summary>
+    public static void Kill(int pid) => Native.kill(pid, Native.SIGKILL);
 
     /// <summary>NiceValue, clamped to -20..19 as mpm-itk does. Run as root before the drop (raising priority needs it).</summary>
     public static void SetNice(int nice)

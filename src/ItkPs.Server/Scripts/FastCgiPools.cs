@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net.Sockets;
 using ItkPs.Server.Privileged;
 
@@ -34,7 +33,7 @@ public sealed class PhpCgiPool : IFastCgiPool
     {
         public required int Index { get; init; }
         public required string Socket { get; init; }
-        public Process? Process;
+        public ChildProcess? Process;
         public FastCgiConnection? Idle;
         public volatile bool Stale;
         public DateTime StartedAt;
@@ -66,7 +65,7 @@ public sealed class PhpCgiPool : IFastCgiPool
         Log.Write(LogEvent.PhpStarted, $"{children} php-cgi child(ren) of {_phpCgi}, sockets in {_dir.FullName}");
     }
 
-    public int[] Pids => _children.Select(c => c.Process?.Id ?? 0).ToArray();
+    public int[] Pids => _children.Select(c => c.Process?.Pid ?? 0).ToArray();
 
     /// <summary>
     /// The sockets' directory: 0700 and owned by this (the vhost's) user, so no other tenant can
@@ -97,26 +96,32 @@ public sealed class PhpCgiPool : IFastCgiPool
     private void Start(Child c)
     {
         File.Delete(c.Socket);
-        var psi = new ProcessStartInfo(_phpCgi) { UseShellExecute = false, WorkingDirectory = "/" };
-        psi.ArgumentList.Add("-b");
-        psi.ArgumentList.Add(c.Socket);
-        psi.Environment.Clear();
-        psi.Environment["PATH"] = "/usr/local/bin:/usr/bin:/bin";
-        psi.Environment["PHP_FCGI_CHILDREN"] = "0";     // this process serves; the worker supervises
-        psi.Environment["PHP_FCGI_MAX_REQUESTS"] = "0"; // no planned restarts (a crash still restarts it)
-        var p = Privileges.StartChild(psi);
-        p.EnableRaisingEvents = true;
+        var env = new List<KeyValuePair<string, string>>
+        {
+            new("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            new("PHP_FCGI_CHILDREN", "0"),     // this process serves; the worker supervises
+            new("PHP_FCGI_MAX_REQUESTS", "0"), // no planned restarts (a crash still restarts it)
+        };
+        // stdin /dev/null; what php-cgi prints (start-up warnings) goes to itkd's log, labelled.
+        var p = ChildProcess.Start(_phpCgi, ["-b", c.Socket], env, "/", ChildStream.Null, ChildStream.Pipe, ChildStream.Pipe);
         c.StartedAt = DateTime.UtcNow;
         c.Process = p;
-        p.Exited += (_, _) => Exited(c, p);
+        foreach (var stream in new[] { p.StandardOutput!, p.StandardError! })
+            _ = Task.Run(async () =>
+            {
+                using var reader = new StreamReader(stream);
+                string? line;
+                while ((line = await reader.ReadLineAsync()) is not null) Log.Write(LogEvent.PhpOutput, $"php-cgi {p.Pid}: {line}");
+            });
+        p.Exited.ContinueWith(t => Exited(c, p, t.Result), TaskScheduler.Default);
     }
 
-    private void Exited(Child c, Process p)
+    private void Exited(Child c, ChildProcess p, ChildExit exit)
     {
         c.Stale = true;
         if (_disposed) return;
         bool quick = DateTime.UtcNow - c.StartedAt < TimeSpan.FromSeconds(2);
-        Log.Write(quick ? LogEvent.PhpThrottled : LogEvent.PhpExited, $"php-cgi {p.Id} (child {c.Index}) exited with {p.ExitCode}; starting it again{(quick ? " in 1 s" : "")}");
+        Log.Write(quick ? LogEvent.PhpThrottled : LogEvent.PhpExited, $"php-cgi {p.Pid} (child {c.Index}) exited ({exit}); starting it again{(quick ? " in 1 s" : "")}");
         _ = Task.Run(async () =>
         {
             if (quick) await Task.Delay(1000);
@@ -198,7 +203,7 @@ public sealed class PhpCgiPool : IFastCgiPool
         foreach (var c in _children)
         {
             c.Idle?.Dispose();
-            if (c.Process is { HasExited: false } p) Mono.Unix.Native.Syscall.kill(p.Id, Mono.Unix.Native.Signum.SIGTERM);
+            c.Process?.Signal(Native.SIGTERM);
         }
         try { _dir.Delete(true); } catch (IOException) { }
     }

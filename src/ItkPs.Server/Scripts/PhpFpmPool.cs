@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Globalization;
+using ItkPs.Server.Privileged;
 using System.Text;
 using System.Text.Json;
 
@@ -56,19 +56,16 @@ public sealed class PhpIniDefaults
     private static string Run(string program, string[] args, Action<string> log)
     {
         if (!File.Exists(program)) return "";
-        var psi = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = "/" };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment.Clear();
-        psi.Environment["PATH"] = "/usr/local/bin:/usr/bin:/bin";
         try
         {
-            using var p = TenantProcess.Start(psi, TenantProcess.Stdin.DevNull);
-            var err = p.StandardError.ReadToEndAsync();
-            string output = p.StandardOutput.ReadToEnd();
-            p.WaitForExit(10_000);
-            return output;
+            using var p = ChildProcess.Start(program, args, [new("PATH", "/usr/local/bin:/usr/bin:/bin")], "/", ChildStream.Null, ChildStream.Pipe, ChildStream.Null);
+            using var reader = new StreamReader(p.StandardOutput!);
+            var output = reader.ReadToEndAsync();
+            if (!output.Wait(TimeSpan.FromSeconds(10))) { p.KillTree(); return ""; }
+            p.Exited.Wait(TimeSpan.FromSeconds(5));
+            return output.Result;
         }
-        catch (Exception e) when (e is System.ComponentModel.Win32Exception or IOException)
+        catch (Exception e) when (e is IOException or PrivilegeException)
         {
             log($"cannot run {program}: {e.Message}");
             return "";
@@ -95,7 +92,7 @@ public sealed class PhpFpmPool : IFastCgiPool
     private readonly string _dir;
     private readonly string _socket;
     private readonly PhpIniDefaults _defaults;
-    private Process? _process;
+    private ChildProcess? _process;
     private volatile bool _disposed;
     private DateTime _startedAt;
     private readonly object _gate = new();
@@ -107,7 +104,10 @@ public sealed class PhpFpmPool : IFastCgiPool
     /// <summary>A kept connection unused this long is closed instead of reused (fpm may have reaped its child).</summary>
     private const int IdleMs = 20_000;
 
-    public int Pid => _process?.Id ?? 0;
+    public int Pid => _process?.Pid ?? 0;
+
+    /// <summary>True while the php-fpm master has not exited.</summary>
+    public bool Running => _process is { HasExited: false };
 
     public PhpFpmPool(string phpFpm, int maxChildren, IReadOnlyList<KeyValuePair<string, string>> adminValues, string dir, PhpIniDefaults defaults)
     {
@@ -134,43 +134,35 @@ public sealed class PhpFpmPool : IFastCgiPool
         }
         File.WriteAllText(Path.Combine(dir, "php-fpm.conf"), conf.ToString());
         Start();
-        Log.Write(LogEvent.PhpStarted, $"php-fpm {_process!.Id} ({_phpFpm}, pm ondemand, max {_maxChildren} children{(adminValues.Count > 0 ? ", " + adminValues.Count + " php_admin_value" : "")}), socket {_socket}");
+        Log.Write(LogEvent.PhpStarted, $"php-fpm {_process!.Pid} ({_phpFpm}, pm ondemand, max {_maxChildren} children{(adminValues.Count > 0 ? ", " + adminValues.Count + " php_admin_value" : "")}), socket {_socket}");
     }
 
     private void Start()
     {
         try { File.Delete(_socket); } catch (IOException) { }
-        var psi = new ProcessStartInfo(_phpFpm)
-        {
-            UseShellExecute = false, WorkingDirectory = "/", RedirectStandardOutput = true, RedirectStandardError = true,
-        };
-        psi.ArgumentList.Add("--nodaemonize");
-        psi.ArgumentList.Add("--fpm-config");
-        psi.ArgumentList.Add(Path.Combine(_dir, "php-fpm.conf"));
-        psi.Environment.Clear();
-        psi.Environment["PATH"] = "/usr/local/bin:/usr/bin:/bin";
-        var p = TenantProcess.Start(psi, TenantProcess.Stdin.DevNull);
-        p.EnableRaisingEvents = true;
+        // stdin /dev/null; php-fpm's own log (error_log = /proc/self/fd/2) and its children's
+        // output (catch_workers_output) come through the stderr pipe into itkd's log, labelled.
+        var p = ChildProcess.Start(_phpFpm, ["--nodaemonize", "--fpm-config", Path.Combine(_dir, "php-fpm.conf")],
+            [new("PATH", "/usr/local/bin:/usr/bin:/bin")], "/", ChildStream.Null, ChildStream.Pipe, ChildStream.Pipe);
         _startedAt = DateTime.UtcNow;
         _process = p;
-        Forward(p.StandardOutput);
-        Forward(p.StandardError);
-        p.Exited += (_, _) => Exited(p);
+        foreach (var stream in new[] { p.StandardOutput!, p.StandardError! })
+            _ = Task.Run(async () =>
+            {
+                using var reader = new StreamReader(stream);
+                string? line;
+                try { while ((line = await reader.ReadLineAsync()) is not null) if (line.Length > 0) Log.Write(LogEvent.PhpOutput, $"php-fpm {p.Pid}: {line}"); }
+                catch (IOException) { }
+            });
+        p.Exited.ContinueWith(t => Exited(p, t.Result), TaskScheduler.Default);
     }
 
-    private static void Forward(StreamReader reader) => _ = Task.Run(async () =>
-    {
-        string? line;
-        try { while ((line = await reader.ReadLineAsync()) is not null) if (line.Length > 0) Log.Write(LogEvent.ScriptFailed, $"php-fpm: {line}"); }
-        catch (IOException) { }
-    });
-
-    private void Exited(Process p)
+    private void Exited(ChildProcess p, ChildExit exit)
     {
         lock (_gate) { while (_idle.TryPop(out var i)) { i.Conn.Dispose(); _open--; } }
         if (_disposed) return;
         bool quick = DateTime.UtcNow - _startedAt < TimeSpan.FromSeconds(2);
-        Log.Write(quick ? LogEvent.PhpThrottled : LogEvent.PhpExited, $"php-fpm {p.Id} exited with {p.ExitCode}; starting it again{(quick ? " in 1 s" : "")}");
+        Log.Write(quick ? LogEvent.PhpThrottled : LogEvent.PhpExited, $"php-fpm {p.Pid} exited ({exit}); starting it again{(quick ? " in 1 s" : "")}");
         _ = Task.Run(async () =>
         {
             if (quick) await Task.Delay(1000);
@@ -272,6 +264,7 @@ public sealed class PhpFpmPool : IFastCgiPool
     {
         _disposed = true;
         lock (_gate) { while (_idle.TryPop(out var i)) i.Conn.Dispose(); }
-        if (_process is { HasExited: false } p) Mono.Unix.Native.Syscall.kill(p.Id, Mono.Unix.Native.Signum.SIGTERM);
+        // SIGTERM: php-fpm ends at once and takes its children with it (the worker has no request left)
+        _process?.Signal(Native.SIGTERM);
     }
 }

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.ComponentModel;
-using System.Diagnostics;
 using ItkPs.Core.Htaccess;
+using ItkPs.Server.Privileged;
 using Microsoft.AspNetCore.Http;
 
 namespace ItkPs.Server.Scripts;
@@ -60,7 +60,7 @@ public sealed class ScriptHost(string phpProgram, int phpChildren) : IDisposable
         var plain = settings.Where(kv => !kv.Value.Admin && kv.Key != "engine").ToDictionary(kv => kv.Key, kv => kv.Value.Value, StringComparer.Ordinal);
         IFastCgiPool pool;
         try { pool = PoolFor(admin); }
-        catch (Exception e) when (e is Win32Exception or IOException or UnauthorizedAccessException or ArgumentException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or PrivilegeException)
         {
             log($"cannot start {phpProgram}: {e.Message}");
             Log.Write(LogEvent.ScriptFailed, $"cannot start {phpProgram}: {e.Message}");
@@ -140,17 +140,11 @@ public sealed class ScriptHost(string phpProgram, int phpChildren) : IDisposable
     /// <summary>A CGI program: the body streamed to its stdin, its stdout streamed back, stderr to the error log.</summary>
     public static async Task<Outcome> CgiAsync(HttpContext c, RequestRec r, ScriptTarget t, TimeSpan timeout, int defaultStatus, string software, Action<string> log)
     {
-        var psi = new ProcessStartInfo(t.ScriptFile)
-        {
-            UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
-            WorkingDirectory = Path.GetDirectoryName(t.ScriptFile),
-        };
-        psi.Environment.Clear();
-        foreach (var (k, v) in CgiEnvironment.Build(c, r, t, forPhp: false, passAuth: r.PerDir.Core.CgiPassAuth == true, software)) psi.Environment[k] = v;
-        psi.Environment["PATH"] = "/usr/local/bin:/usr/bin:/bin";
-        Process p;
-        try { p = TenantProcess.Start(psi, TenantProcess.Stdin.Pipe); }
-        catch (Win32Exception e)
+        var env = CgiEnvironment.Build(c, r, t, forPhp: false, passAuth: r.PerDir.Core.CgiPassAuth == true, software);
+        env.Add(new("PATH", "/usr/local/bin:/usr/bin:/bin"));
+        ChildProcess p;
+        try { p = ChildProcess.Start(t.ScriptFile, [], env, Path.GetDirectoryName(t.ScriptFile), ChildStream.Pipe, ChildStream.Pipe, ChildStream.Pipe); }
+        catch (IOException e)
         {
             log($"exec of '{t.ScriptFile}' failed: {e.Message}");
             c.Response.StatusCode = 500;
@@ -161,20 +155,22 @@ public sealed class ScriptHost(string phpProgram, int phpChildren) : IDisposable
             var aborted = c.RequestAborted;
             var stderr = Task.Run(async () =>
             {
+                using var reader = new StreamReader(p.StandardError!);
                 string? line;
-                while ((line = await p.StandardError.ReadLineAsync()) is not null) log($"{Path.GetFileName(t.ScriptFile)}: {line}");
+                while ((line = await reader.ReadLineAsync()) is not null) log($"{Path.GetFileName(t.ScriptFile)}: {line}");
             });
             var stdin = Task.Run(async () =>
             {
-                try { await c.Request.Body.CopyToAsync(p.StandardInput.BaseStream, aborted); }
+                try { await c.Request.Body.CopyToAsync(p.StandardInput!, aborted); }
                 catch (Microsoft.AspNetCore.Http.BadHttpRequestException) { } // LimitRequestBody: the response is already decided
                 catch (IOException) { } // the script stopped reading: its business
-                finally { try { p.StandardInput.Close(); } catch (IOException) { } }
+                catch (OperationCanceledException) { }
+                finally { try { p.StandardInput!.Close(); } catch (IOException) { } }
             });
             bool finished = false;
             try
             {
-                var (result, location) = await CgiOutput.CopyAsync(p.StandardOutput.BaseStream, c, log, timeout, aborted, defaultStatus);
+                var (result, location) = await CgiOutput.CopyAsync(p.StandardOutput!, c, log, timeout, aborted, defaultStatus);
                 finished = result is CgiOutput.Result.Sent or CgiOutput.Result.LocalRedirect;
                 return Finish(c, result, location);
             }
@@ -186,14 +182,13 @@ public sealed class ScriptHost(string phpProgram, int phpChildren) : IDisposable
             finally
             {
                 // A script that has answered may finish its own work for a moment; one that timed
-                // out or whose client left is ended at once.
+                // out or whose client left is ended at once, with whatever it started.
                 if (finished && !p.HasExited)
                 {
-                    using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                    try { await p.WaitForExitAsync(grace.Token); } catch (OperationCanceledException) { }
+                    try { await p.Exited.WaitAsync(TimeSpan.FromSeconds(5)); } catch (TimeoutException) { }
                 }
-                if (!p.HasExited) { try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } }
-                await p.WaitForExitAsync(CancellationToken.None);
+                if (!p.HasExited) p.KillTree();
+                await p.Exited;
                 await Task.WhenAny(Task.WhenAll(stdin, stderr), Task.Delay(1000));
             }
         }
@@ -209,7 +204,7 @@ public sealed class ScriptHost(string phpProgram, int phpChildren) : IDisposable
             {
                 // php-fpm removes its socket as it exits; give it a moment before the directory goes
                 var until = DateTime.UtcNow.AddSeconds(2);
-                while (DateTime.UtcNow < until && _fpm.Values.Any(p => p.Pid > 0 && Mono.Unix.Native.Syscall.kill(p.Pid, 0) == 0)) Thread.Sleep(20);
+                while (DateTime.UtcNow < until && _fpm.Values.Any(p => p.Running)) Thread.Sleep(20);
                 try { _privateDir.Delete(true); } catch (IOException) { }
             }
         }

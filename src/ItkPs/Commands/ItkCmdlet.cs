@@ -5,31 +5,13 @@ using ItkPs.Core.Unix;
 
 namespace ItkPs.Commands;
 
-/// <summary>Stable error ids: scripts and tests match on these, never on message text.</summary>
-public static class ErrorIds
-{
-    public const string VhostNotFound = nameof(VhostNotFound);
-    public const string VhostExists = nameof(VhostExists);
-    public const string VhostFileExists = nameof(VhostFileExists);
-    public const string InvalidServerName = nameof(InvalidServerName);
-    public const string InvalidAlias = nameof(InvalidAlias);
-    public const string InvalidListen = nameof(InvalidListen);
-    public const string InvalidDocumentRoot = nameof(InvalidDocumentRoot);
-    public const string UserNotFound = nameof(UserNotFound);
-    public const string GroupNotFound = nameof(GroupNotFound);
-    public const string RootIdRefused = nameof(RootIdRefused);
-    public const string CreateUserFailed = nameof(CreateUserFailed);
-    public const string FixPermissionsFailed = nameof(FixPermissionsFailed);
-    public const string ConfigWriteFailed = nameof(ConfigWriteFailed);
-    public const string ConfigNotFound = nameof(ConfigNotFound);
-}
-
-/// <summary>Common ground of the ItkPs cmdlets: the config root, look-ups and error records.</summary>
+/// <summary>Common ground of the vhost cmdlets: the config root, look-ups and error records.</summary>
 public abstract class ItkCmdlet : PSCmdlet
 {
-    /// <summary>The folder holding itkps.conf and vhosts.d (default: $env:ITKPS_CONFIG_ROOT, else /etc/itkps).</summary>
+    /// <summary>The folder that holds itkps.conf and vhosts.d.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [PSDefaultValue(Help = "$env:ITKPS_CONFIG_ROOT, else /etc/itkps")]
     public string? ConfigRoot { get; set; }
 
     protected IAccountDatabase Accounts => SystemAccounts.Instance;
@@ -39,18 +21,12 @@ public abstract class ItkCmdlet : PSCmdlet
     /// <summary>A path as the user typed it, made absolute against the current PowerShell location.</summary>
     protected string ResolvePath(string path) => SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
 
-    protected static ErrorRecord Error(string id, ErrorCategory category, object? target, string message, Exception? inner = null) =>
-        new(inner is null ? new InvalidOperationException(message) : new InvalidOperationException(message, inner), id, category, target);
-
-    protected void Fail(string id, ErrorCategory category, object? target, string message, Exception? inner = null) =>
-        ThrowTerminatingError(Error(id, category, target, message, inner));
-
-    /// <summary>Vhosts whose ServerName matches a wildcard pattern (all when null).</summary>
-    protected List<VirtualHost> FindVhosts(ServerConfig config, string? pattern)
+    /// <summary>Vhosts whose ServerName or one of whose ServerAlias names matches a wildcard pattern (all when null).</summary>
+    protected static List<VirtualHost> FindVhosts(ServerConfig config, string? pattern)
     {
         if (string.IsNullOrEmpty(pattern)) return config.VirtualHosts.ToList();
         var wc = new WildcardPattern(pattern, WildcardOptions.IgnoreCase);
-        return config.VirtualHosts.Where(v => wc.IsMatch(v.Name) || v.Aliases.Any(a => string.Equals(a, pattern, StringComparison.OrdinalIgnoreCase))).ToList();
+        return config.VirtualHosts.Where(v => wc.IsMatch(v.Name) || v.Aliases.Any(wc.IsMatch)).ToList();
     }
 
     /// <summary>The one vhost with this exact ServerName; writes VhostNotFound and returns null otherwise.</summary>
@@ -58,8 +34,8 @@ public abstract class ItkCmdlet : PSCmdlet
     {
         var vh = config.VirtualHosts.FirstOrDefault(v => string.Equals(v.Name, name, StringComparison.OrdinalIgnoreCase));
         if (vh is null)
-            WriteError(Error(ErrorIds.VhostNotFound, ErrorCategory.ObjectNotFound, name,
-                $"No vhost named '{name}' in {Root.Path}. Get-ItkVhost lists the vhosts there."));
+            WriteError(Errors.NotFound(ErrorIds.VhostNotFound, name,
+                $"No vhost named '{name}' in {Path.GetDirectoryName(config.MainFile)}. Get-ItkVhost lists the vhosts there."));
         return vh;
     }
 
@@ -69,25 +45,29 @@ public abstract class ItkCmdlet : PSCmdlet
         var u = Accounts.FindUser(user);
         if (u is null)
         {
-            WriteError(Error(ErrorIds.UserNotFound, ErrorCategory.ObjectNotFound, target,
+            WriteError(Errors.NotFound(ErrorIds.UserNotFound, target,
                 $"User '{user}' does not exist. Create it first, e.g. with Set-ItkUser -User {user} -CreateUser."));
             return false;
         }
         var g = Accounts.FindGroup(group);
         if (g is null)
         {
-            WriteError(Error(ErrorIds.GroupNotFound, ErrorCategory.ObjectNotFound, target,
+            WriteError(Errors.NotFound(ErrorIds.GroupNotFound, target,
                 $"Group '{group}' does not exist. Create it first (groupadd --system {group}) or omit -Group."));
             return false;
         }
         if (u.Uid == 0 || g.Gid == 0)
         {
-            WriteError(Error(ErrorIds.RootIdRefused, ErrorCategory.InvalidArgument, target,
+            WriteError(Errors.InvalidArgument(ErrorIds.RootIdRefused, u.Uid == 0 ? "User" : "Group", target,
                 $"'{user}:{group}' is uid/gid 0: a vhost never runs as root. Pick the site's own account."));
             return false;
         }
         return true;
     }
+
+    /// <summary>-Group alone: AssignUserID names both, so it needs -User.</summary>
+    protected ErrorRecord GroupNeedsUser(string group) =>
+        Errors.InvalidArgument(ErrorIds.GroupNeedsUser, "Group", group, $"-Group {group} needs -User: AssignUserID names both the user and the group.");
 
     /// <summary>The group of a user's primary gid, for when -Group is not given.</summary>
     protected string PrimaryGroup(string user) =>
@@ -103,12 +83,12 @@ public abstract class ItkCmdlet : PSCmdlet
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            WriteError(Error(ErrorIds.ConfigWriteFailed, ErrorCategory.WriteError, target, $"Cannot write '{path}': {e.Message}", e));
+            WriteError(Errors.Io(ErrorIds.ConfigWriteFailed, write: true, target, $"Cannot write '{path}': {e.Message}", e));
             return false;
         }
     }
 
     /// <summary>Reads a vhost back from the config root after a change, for -PassThru.</summary>
-    protected VirtualHost? ReadBack(string name) =>
-        Root.Read().VirtualHosts.FirstOrDefault(v => string.Equals(v.Name, name, StringComparison.OrdinalIgnoreCase));
+    protected VhostInfo? ReadBack(string name) =>
+        Root.Read().VirtualHosts.FirstOrDefault(v => string.Equals(v.Name, name, StringComparison.OrdinalIgnoreCase)) is { } vh ? new VhostInfo(vh) : null;
 }

@@ -11,10 +11,22 @@ public abstract class SpecCmdlet : PSCmdlet
     [ValidatePattern(@"^\d+\.\d+\.\d+-\d+$")]
     public string ItkVersion { get; set; } = "2.2.17-01";
 
-    /// <summary>The number of the first ITK patch tag; the ten take consecutive numbers.</summary>
+    /// <summary>The number of the first ITK patch tag; the ten patches take consecutive numbers.</summary>
     [Parameter]
     [ValidateRange(1, 99990)]
     public int PatchNumberBase { get; set; } = 402;
 
     protected SpecEditor Editor => new(ItkVersion, PatchNumberBase);
+
+    protected string ResolvePath(string path) => SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
+
+    /// <summary>
+    /// A tree without server/mpm/experimental (one that moved its MPMs) gets that folder
+    /// made in %prep for itk: worth the operator's eye, since the ITK 2.2 series was written
+    /// for the upstream layout.
+    /// </summary>
+    protected void WarnWhenTheTreeHasNoExperimental(SpecEditResult edit)
+    {
+        if (!edit.Tree.HasExperimental) WriteWarning(edit.Layout);
+    }
 }

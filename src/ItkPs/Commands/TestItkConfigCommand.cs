@@ -3,21 +3,30 @@ using ItkPs.Core.Config;
 
 namespace ItkPs.Commands;
 
-/// <summary>
-/// Test-ItkConfig: the checks of apachectl -t with mpm-itk, as objects: syntax errors,
-/// unknown directives, users and groups, uid/gid 0, LimitUIDRange, DocumentRoots, duplicate names.
-/// </summary>
+/// <summary>Checks the configuration as apachectl -t would with mpm-itk, and reports findings as objects.</summary>
+/// <remarks>
+/// <para>Reports syntax errors, unknown directives (warnings), users and groups that do not exist, uid or gid 0, ids outside LimitUIDRange/LimitGIDRange, missing DocumentRoots, a ServerName used twice on one address, MaxClientsVHost not above 0 and NiceValue outside -20..19. Each finding has Severity, File, Line and Message; the line is the directive's (AssignUserID, NiceValue, ...), else the &lt;VirtualHost&gt;'s.</para>
+/// </remarks>
+/// <example>
+/// <code>Test-ItkConfig | Where-Object Severity -eq Error</code>
+/// <para>Only the errors.</para>
+/// </example>
+/// <example>
+/// <code>if (-not (Test-ItkConfig -Quiet)) { throw 'fix the configuration first' }</code>
+/// <para>A guard in a deployment script.</para>
+/// </example>
 [Cmdlet(VerbsDiagnostic.Test, "ItkConfig")]
-[OutputType(typeof(ConfigDiagnostic), typeof(bool))]
+[OutputType(typeof(ConfigDiagnosticInfo), typeof(bool))]
 public sealed class TestItkConfigCommand : ItkCmdlet
 {
-    /// <summary>A main configuration file to test instead of the config root's itkps.conf.</summary>
+    /// <summary>A main configuration file to check instead of the config root's itkps.conf.</summary>
     [Parameter(Position = 0)]
     [Alias("ConfigPath")]
     [ValidateNotNullOrEmpty]
+    [PSDefaultValue(Help = "the config root's itkps.conf")]
     public string? Path { get; set; }
 
-    /// <summary>Return only $true (no errors) or $false.</summary>
+    /// <summary>Returns only $true when there is no error, else $false.</summary>
     [Parameter] public SwitchParameter Quiet { get; set; }
 
     protected override void EndProcessing()
@@ -28,7 +37,7 @@ public sealed class TestItkConfigCommand : ItkCmdlet
             string file = ResolvePath(Path);
             if (!File.Exists(file))
             {
-                Fail(ErrorIds.ConfigNotFound, ErrorCategory.ObjectNotFound, file, $"-Path '{file}' does not exist.");
+                WriteError(Errors.FileNotFound(ErrorIds.ConfigNotFound, file, $"-Path '{file}' does not exist."));
                 return;
             }
             config = new ConfigReader().Read(file);
@@ -37,6 +46,6 @@ public sealed class TestItkConfigCommand : ItkCmdlet
 
         var all = config.Diagnostics.Concat(ConfigValidator.Validate(config, Accounts)).ToList();
         if (Quiet) WriteObject(!all.Any(d => d.Severity == DiagnosticSeverity.Error));
-        else WriteObject(all, enumerateCollection: true);
+        else foreach (var d in all) WriteObject(new ConfigDiagnosticInfo(d));
     }
 }

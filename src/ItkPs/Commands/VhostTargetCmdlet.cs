@@ -10,20 +10,23 @@ namespace ItkPs.Commands;
 /// </summary>
 public abstract class VhostTargetCmdlet : ItkCmdlet
 {
+    /// <summary>The ServerName of each vhost to act on.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Name", ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(VhostNameCompleter))]
     [Alias("ServerName")]
     [ValidateNotNullOrEmpty]
     public string[] Name { get; set; } = [];
 
+    /// <summary>Vhosts from Get-ItkVhost.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "InputObject", ValueFromPipeline = true)]
-    public VirtualHost[] InputObject { get; set; } = [];
+    public VhostInfo[] InputObject { get; set; } = [];
 
     /// <summary>
-    /// The main configuration file to look the vhosts up in. Bound from Get-ItkVhost output
-    /// (its ConfigFile property), so piped vhosts are changed where they were read.
+    /// The main configuration file to find the vhosts in. Get-ItkVhost output binds it, so piped
+    /// vhosts are changed where they were read; -ConfigRoot wins when both are given.
     /// </summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
+    [PSDefaultValue(Help = "the config root's itkps.conf")]
     public string? ConfigFile { get; set; }
 
     /// <summary>The configuration to act in: -ConfigRoot if given, else -ConfigFile, else the default root.</summary>
@@ -49,24 +52,24 @@ public abstract class VhostTargetCmdlet : ItkCmdlet
     }
 
     /// <summary>The vhost as its file now says, for -PassThru.</summary>
-    protected VirtualHost? Reread(VirtualHost vh) =>
-        ReadConfig(vh.ConfigFile).VirtualHosts.FirstOrDefault(v => string.Equals(v.Name, vh.Name, StringComparison.OrdinalIgnoreCase));
+    protected VhostInfo? Reread(VirtualHost vh) =>
+        ReadConfig(vh.ConfigFile).VirtualHosts.FirstOrDefault(v => string.Equals(v.Name, vh.Name, StringComparison.OrdinalIgnoreCase)) is { } now
+            ? new VhostInfo(now) : null;
 
-    /// <summary>Edits the vhost's file in place (atomically, old file kept as .bak) after ShouldProcess.</summary>
-    protected bool Edit(VirtualHost vh, string action, Action<VhostEditor> change)
+    /// <summary>An editor on the vhost's section of its file; ConfigReadFailed (and null) when the file cannot be read as it was.</summary>
+    protected VhostEditor? OpenEditor(VirtualHost vh)
     {
-        VhostEditor editor;
         try
         {
-            editor = new VhostEditor(ConfigDocument.Load(vh.File), vh.Line);
+            return new VhostEditor(ConfigDocument.Load(vh.File), vh.Line);
         }
-        catch (Exception e) when (e is IOException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
         {
-            WriteError(Error(ErrorIds.ConfigWriteFailed, ErrorCategory.ReadError, vh, e.Message, e));
-            return false;
+            WriteError(Errors.Io(ErrorIds.ConfigReadFailed, write: false, vh.Name, $"Cannot read {vh.Name} from '{vh.File}': {e.Message}", e));
+            return null;
         }
-        change(editor);
-        if (!ShouldProcess($"{vh.Name} ({vh.File})", action)) return false;
-        return TryWrite(vh.File, editor.ToText(), vh);
     }
+
+    /// <summary>The ShouldProcess target of a vhost: its name and file.</summary>
+    protected static string Target(VirtualHost vh) => $"{vh.Name} ({vh.File})";
 }
