@@ -160,6 +160,7 @@ public sealed class PhpFpmPool : IFastCgiPool
     private void Exited(ChildProcess p, ChildExit exit)
     {
         lock (_gate) { while (_idle.TryPop(out var i)) { i.Conn.Dispose(); _open--; } }
+        EndSession(p.Pid);
         if (_disposed) return;
         bool quick = DateTime.UtcNow - _startedAt < TimeSpan.FromSeconds(2);
         Log.Write(quick ? LogEvent.PhpThrottled : LogEvent.PhpExited, $"php-fpm {p.Pid} exited ({exit}); starting it again{(quick ? " in 1 s" : "")}");
@@ -170,6 +171,35 @@ public sealed class PhpFpmPool : IFastCgiPool
             try { Start(); }
             catch (Exception e) { Log.Write(LogEvent.ScriptFailed, $"cannot start {_phpFpm}: {e.Message}"); }
         });
+    }
+
+    /// <summary>
+    /// Ends what is left of a php-fpm master's session: php-fpm makes itself a session leader (its
+    /// pid is the group of its children), so neither the worker's process group nor the master's
+    /// death takes its children along. Only php-fpm processes of this user in that group are
+    /// signalled. Run by the worker when its php-fpm died, and by the next worker of the user for
+    /// what a killed one left (see <see cref="PhpCgiPool.PrivateDirectory"/>).
+    /// </summary>
+    internal static void EndSession(int group)
+    {
+        if (group <= 1) return;
+        uint uid = Mono.Unix.Native.Syscall.getuid();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out int pid)) continue;
+            try
+            {
+                string stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                int close = stat.LastIndexOf(')');
+                string comm = stat[(stat.IndexOf('(') + 1)..close];
+                var f = stat[(close + 2)..].Split(' ');
+                if (!comm.StartsWith("php-fpm", StringComparison.Ordinal) || !int.TryParse(f[2], out int pgrp) || pgrp != group) continue;
+                if (Mono.Unix.Native.Syscall.stat(dir, out var st) != 0 || st.st_uid != uid) continue;
+                Native.kill(pid, Native.SIGKILL);
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
     }
 
     /// <summary>

@@ -21,6 +21,15 @@ public sealed class ScriptHost(string phpProgram, int phpChildren) : IDisposable
     private DirectoryInfo? _privateDir;
     private readonly ConcurrentDictionary<string, FastCgiSocketPool> _sockets = new();
 
+    // a worker killed before this one may have left its php-fpm running: end it now, not at the first PHP request
+    private readonly bool _cleaned = CleanStaleOnce();
+
+    private static bool CleanStaleOnce()
+    {
+        try { PhpCgiPool.CleanStale(); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        return true;
+    }
+
     /// <summary>True when PHP runs under php-fpm (per-request php_value); false for php-cgi, which cannot take them.</summary>
     public bool UsesFpm { get; } = Path.GetFileName(phpProgram).StartsWith("php-fpm", StringComparison.Ordinal);
 
@@ -205,6 +214,7 @@ public sealed class ScriptHost(string phpProgram, int phpChildren) : IDisposable
                 // php-fpm removes its socket as it exits; give it a moment before the directory goes
                 var until = DateTime.UtcNow.AddSeconds(2);
                 while (DateTime.UtcNow < until && _fpm.Values.Any(p => p.Running)) Thread.Sleep(20);
+                foreach (var p in _fpm.Values) PhpFpmPool.EndSession(p.Pid);
                 try { _privateDir.Delete(true); } catch (IOException) { }
             }
         }
