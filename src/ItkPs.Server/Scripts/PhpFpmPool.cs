@@ -6,18 +6,19 @@ using System.Text.Json;
 namespace ItkPs.Server.Scripts;
 
 /// <summary>
-/// What PHP itself allows for each ini setting, learnt once per worker from the installed PHP: the
-/// value php.ini gives it (php-fpm -i, the fpm SAPI's own php.ini) and where it may be changed
-/// (ini_get_all's access bits). mod_php refuses a php_value for a setting that only php.ini or
-/// php_admin_value may set (PHP_INI_SYSTEM); php-fpm's PHP_VALUE would not refuse it, so the
-/// worker does.
+/// What PHP itself says of each ini setting in this php-fpm: the value php.ini gives it (what a
+/// child starts with) and where it may be changed (ini_get_all's access bits). mod_php refuses a
+/// php_value for a setting only php.ini or php_admin_value may set (PHP_INI_SYSTEM); php-fpm's
+/// PHP_VALUE would not refuse it, so the worker does.
 /// </summary>
 public sealed class PhpIniDefaults
 {
     private const int PerDir = 2;
     private readonly Dictionary<string, (string Value, int Access)> _ini;
 
-    private PhpIniDefaults(Dictionary<string, (string, int)> ini) { _ini = ini; }
+    public PhpIniDefaults(Dictionary<string, (string, int)> ini) { _ini = ini; }
+
+    public static readonly PhpIniDefaults Unknown = new(new());
 
     /// <summary>Whether a .htaccess or vhost php_value may set it (PHP_INI_PERDIR or PHP_INI_ALL).</summary>
     public bool PerDirectory(string name) => _ini.TryGetValue(name, out var e) && (e.Access & PerDir) != 0;
@@ -27,49 +28,19 @@ public sealed class PhpIniDefaults
 
     public int Count => _ini.Count;
 
-    /// <summary>Runs php-fpm -i and the CLI's ini_get_all once (as the worker's user). Empty when PHP cannot tell.</summary>
-    public static PhpIniDefaults Load(string phpFpm, Action<string> log)
+    /// <summary>Reads ini_get_all(null, true) as JSON: name → {global_value, local_value, access}.</summary>
+    public static PhpIniDefaults Parse(string json)
     {
-        var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var line in Run(phpFpm, ["-i"], log).Split('\n'))
-        {
-            var parts = line.Split(" => ");
-            if (parts.Length != 3 || parts[0].Contains(' ')) continue;
-            string master = parts[2].Trim();
-            values[parts[0]] = master == "no value" ? "" : master;
-        }
         var ini = new Dictionary<string, (string, int)>(StringComparer.Ordinal);
-        string cli = Path.Combine(Path.GetDirectoryName(phpFpm)!.Replace("/sbin", "/bin"), "php" + Path.GetFileName(phpFpm)["php-fpm".Length..]);
-        if (!File.Exists(cli)) cli = "/usr/bin/php";
-        string json = Run(cli, ["-r", "echo json_encode(array_map(fn($x) => $x['access'], ini_get_all(null, true)));"], log);
-        try
+        using var doc = JsonDocument.Parse(json);
+        foreach (var p in doc.RootElement.EnumerateObject())
         {
-            using var doc = JsonDocument.Parse(json.Length > 0 ? json : "{}");
-            foreach (var p in doc.RootElement.EnumerateObject())
-                if (p.Value.ValueKind == JsonValueKind.Number)
-                    ini[p.Name] = (values.GetValueOrDefault(p.Name) ?? "", p.Value.GetInt32());
+            if (p.Value.ValueKind != JsonValueKind.Object) continue;
+            string value = p.Value.TryGetProperty("global_value", out var g) && g.ValueKind == JsonValueKind.String ? g.GetString()! : "";
+            int access = p.Value.TryGetProperty("access", out var a) && a.ValueKind == JsonValueKind.Number ? a.GetInt32() : 0;
+            ini[p.Name] = (value, access);
         }
-        catch (JsonException e) { log($"cannot read PHP's ini settings from {cli}: {e.Message}; php_value settings will be refused"); }
         return new PhpIniDefaults(ini);
-    }
-
-    private static string Run(string program, string[] args, Action<string> log)
-    {
-        if (!File.Exists(program)) return "";
-        try
-        {
-            using var p = ChildProcess.Start(program, args, [new("PATH", "/usr/local/bin:/usr/bin:/bin")], "/", ChildStream.Null, ChildStream.Pipe, ChildStream.Null);
-            using var reader = new StreamReader(p.StandardOutput!);
-            var output = reader.ReadToEndAsync();
-            if (!output.Wait(TimeSpan.FromSeconds(10))) { p.KillTree(); return ""; }
-            p.Exited.Wait(TimeSpan.FromSeconds(5));
-            return output.Result;
-        }
-        catch (Exception e) when (e is IOException or PrivilegeException)
-        {
-            log($"cannot run {program}: {e.Message}");
-            return "";
-        }
     }
 }
 
@@ -91,7 +62,8 @@ public sealed class PhpFpmPool : IFastCgiPool
     private readonly int _maxChildren;
     private readonly string _dir;
     private readonly string _socket;
-    private readonly PhpIniDefaults _defaults;
+    private readonly string _probeSocket;
+    private Task<PhpIniDefaults>? _defaults;
     private ChildProcess? _process;
     private volatile bool _disposed;
     private DateTime _startedAt;
@@ -109,12 +81,14 @@ public sealed class PhpFpmPool : IFastCgiPool
     /// <summary>True while the php-fpm master has not exited.</summary>
     public bool Running => _process is { HasExited: false };
 
-    public PhpFpmPool(string phpFpm, int maxChildren, IReadOnlyList<KeyValuePair<string, string>> adminValues, string dir, PhpIniDefaults defaults)
+    public PhpFpmPool(string phpFpm, int maxChildren, IReadOnlyList<KeyValuePair<string, string>> adminValues, string dir)
     {
-        _phpFpm = phpFpm; _maxChildren = Math.Max(1, maxChildren); _dir = dir; _defaults = defaults;
+        _phpFpm = phpFpm; _maxChildren = Math.Max(1, maxChildren); _dir = dir;
         if (Mono.Unix.Native.Syscall.mkdir(dir, Mono.Unix.Native.FilePermissions.S_IRWXU) != 0 && Mono.Unix.Native.Stdlib.GetLastError() != Mono.Unix.Native.Errno.EEXIST)
             throw new IOException($"mkdir {dir}: {Mono.Unix.Native.Stdlib.GetLastError()}");
         _socket = Path.Combine(dir, "fpm.sock");
+        _probeSocket = Path.Combine(dir, "probe.sock");
+        File.WriteAllText(Path.Combine(dir, "probe.php"), "<?php echo json_encode(ini_get_all(null, true));");
         var conf = new StringBuilder();
         conf.Append("; written by itkd for this worker; a pool of the site's own user\n");
         conf.Append("[global]\n");
@@ -132,6 +106,10 @@ public sealed class PhpFpmPool : IFastCgiPool
                 throw new ArgumentException($"php_admin_value {k}: the name or value cannot be written into a php-fpm pool");
             conf.Append($"php_admin_value[{k}] = {v}\n");
         }
+        // A second pool of the same master that only ever answers one question, once: the php.ini
+        // value and the access of every setting, as a fresh child of this PHP starts with them
+        // (the php_admin_value above are not among them: they are never sent per request).
+        conf.Append($"[probe]\nlisten = {_probeSocket}\nlisten.mode = 0600\npm = ondemand\npm.max_children = 1\npm.process_idle_timeout = 5s\nclear_env = yes\n");
         File.WriteAllText(Path.Combine(dir, "php-fpm.conf"), conf.ToString());
         Start();
         Log.Write(LogEvent.PhpStarted, $"php-fpm {_process!.Pid} ({_phpFpm}, pm ondemand, max {_maxChildren} children{(adminValues.Count > 0 ? ", " + adminValues.Count + " php_admin_value" : "")}), socket {_socket}");
@@ -207,24 +185,55 @@ public sealed class PhpFpmPool : IFastCgiPool
     /// setting an earlier request of this pool changed and this one does not. Settings PHP allows
     /// only in php.ini are left out (logged), as mod_php ignores them.
     /// </summary>
-    public string? PhpValue(IReadOnlyDictionary<string, string> settings, Action<string> refused)
+    public async ValueTask<string?> PhpValueAsync(IReadOnlyDictionary<string, string> settings, Action<string> refused, Action<string> log)
     {
+        lock (_sent) if (settings.Count == 0 && _sent.Count == 0) return null; // nothing set, nothing to put back
+        var defaults = await (_defaults ??= ProbeAsync(log));
         var sb = new StringBuilder();
         lock (_sent)
         {
             foreach (var (k, v) in settings)
             {
-                if (!_defaults.PerDirectory(k)) { refused(k); continue; }
+                if (!defaults.PerDirectory(k)) { refused(k); continue; }
                 Line(sb, k, v);
                 _sent.Add(k);
             }
             foreach (var k in _sent)
-                if (!settings.ContainsKey(k)) Line(sb, k, _defaults.Default(k) ?? "");
+                if (!settings.ContainsKey(k)) Line(sb, k, defaults.Default(k) ?? "");
         }
         return sb.Length == 0 ? null : sb.ToString();
 
         static void Line(StringBuilder sb, string k, string v) =>
             sb.Append(k).Append("=\"").Append(v.Replace("\\", "\\\\").Replace("\"", "\\\"").Replace("$", "\\$")).Append("\"\n");
+    }
+
+    /// <summary>Asks the probe pool for ini_get_all once; without an answer no php_value is applied (they are refused and logged).</summary>
+    private async Task<PhpIniDefaults> ProbeAsync(Action<string> log)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            using var conn = await PhpCgiPool.ConnectAsync(_probeSocket, timeout.Token);
+            string script = Path.Combine(_dir, "probe.php");
+            var env = new List<KeyValuePair<string, string>>
+            {
+                new("GATEWAY_INTERFACE", "CGI/1.1"), new("REQUEST_METHOD", "GET"), new("SCRIPT_FILENAME", script),
+                new("SCRIPT_NAME", "/probe.php"), new("REQUEST_URI", "/probe.php"), new("QUERY_STRING", ""), new("SERVER_PROTOCOL", "HTTP/1.1"),
+            };
+            var stdout = await conn.SendAsync(env, null, line => log($"php-fpm probe: {line}"), timeout.Token);
+            using var ms = new MemoryStream();
+            await stdout.CopyToAsync(ms, timeout.Token);
+            string text = Encoding.UTF8.GetString(ms.ToArray());
+            int body = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+            var defaults = PhpIniDefaults.Parse(body < 0 ? text : text[(body + 4)..]);
+            return defaults;
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or JsonException)
+        {
+            log($"php-fpm: cannot learn PHP's ini settings ({e.Message}); php_value settings are refused");
+            _defaults = null; // ask again next time
+            return PhpIniDefaults.Unknown;
+        }
     }
 
     public async Task<FastCgiLease> RentAsync(CancellationToken ct)

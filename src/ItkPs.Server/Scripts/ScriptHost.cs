@@ -16,7 +16,6 @@ public sealed class ScriptHost(string phpProgram, int phpChildren) : IDisposable
 {
     private readonly object _gate = new();
     private PhpCgiPool? _phpCgi;
-    private PhpIniDefaults? _iniDefaults;
     private readonly Dictionary<string, PhpFpmPool> _fpm = new(StringComparer.Ordinal);
     private DirectoryInfo? _privateDir;
     private readonly ConcurrentDictionary<string, FastCgiSocketPool> _sockets = new();
@@ -53,15 +52,14 @@ public sealed class ScriptHost(string phpProgram, int phpChildren) : IDisposable
             string key = string.Join('\n', admin.Select(kv => kv.Key + "=" + kv.Value));
             if (_fpm.TryGetValue(key, out var pool)) return pool;
             _privateDir ??= PhpCgiPool.PrivateDirectory();
-            _iniDefaults ??= PhpIniDefaults.Load(phpProgram, m => Log.Write(LogEvent.ScriptFailed, m));
-            pool = new PhpFpmPool(phpProgram, phpChildren, admin, Path.Combine(_privateDir.FullName, $"fpm-{_fpm.Count}"), _iniDefaults);
+            pool = new PhpFpmPool(phpProgram, phpChildren, admin, Path.Combine(_privateDir.FullName, $"fpm-{_fpm.Count}"));
             _fpm[key] = pool;
             return pool;
         }
     }
 
     /// <summary>Runs a PHP script with the php_value / php_admin_value settings in effect for it.</summary>
-    public Task<Outcome> PhpAsync(HttpContext c, RequestRec r, ScriptTarget t, IReadOnlyDictionary<string, PhpConf.Setting> settings,
+    public async Task<Outcome> PhpAsync(HttpContext c, RequestRec r, ScriptTarget t, IReadOnlyDictionary<string, PhpConf.Setting> settings,
         TimeSpan timeout, int defaultStatus, string software, Action<string> log)
     {
         var admin = settings.Where(kv => kv.Value.Admin && kv.Key != "engine").OrderBy(kv => kv.Key, StringComparer.Ordinal)
@@ -74,16 +72,16 @@ public sealed class ScriptHost(string phpProgram, int phpChildren) : IDisposable
             log($"cannot start {phpProgram}: {e.Message}");
             Log.Write(LogEvent.ScriptFailed, $"cannot start {phpProgram}: {e.Message}");
             c.Response.StatusCode = 503;
-            return Task.FromResult(default(Outcome));
+            return default;
         }
         var env = CgiEnvironment.Build(c, r, t, forPhp: true, passAuth: true, software);
         if (pool is PhpFpmPool fpm)
         {
-            if (fpm.PhpValue(plain, k =>
+            if (await fpm.PhpValueAsync(plain, k =>
             {
                 var s = settings[k];
                 log($"{s.File}:{s.Line}: php_value {k}: PHP allows this setting only in php.ini or php_admin_value (PHP_INI_SYSTEM); ignored, as mod_php ignores it");
-            }) is { } value)
+            }, log) is { } value)
                 env.Add(new("PHP_VALUE", value));
         }
         else if (plain.Count > 0 || admin.Count > 0)
@@ -91,9 +89,9 @@ public sealed class ScriptHost(string phpProgram, int phpChildren) : IDisposable
             var first = settings.Values.First(s => !s.File.Equals("", StringComparison.Ordinal));
             log($"{first.File}:{first.Line}: php_value/php_admin_value need php-fpm (itkd --php-cgi names {phpProgram}, which takes no per-request settings)");
             c.Response.StatusCode = 500;
-            return Task.FromResult(default(Outcome));
+            return default;
         }
-        return FastCgiAsync(pool, c, env, timeout, defaultStatus, log);
+        return await FastCgiAsync(pool, c, env, timeout, defaultStatus, log);
     }
 
     public Task<Outcome> ProxyAsync(string socket, HttpContext c, RequestRec r, ScriptTarget t, TimeSpan timeout, int defaultStatus, string software, Action<string> log) =>
