@@ -33,7 +33,8 @@ public sealed class ConfigReader
       "LimitRequestLine", "LimitRequestFieldSize", "LimitRequestFields" };
 
     /// <summary>Directives of the request engine's table (mod_rewrite, mod_headers, php_value…), recorded wherever they may appear.</summary>
-    private static bool IsPerRequest(string name) => Recorded.Contains(name) || Htaccess.DirectiveTable.Find(name) is not null;
+    private static bool IsPerRequest(string name) => Recorded.Contains(name)
+        || (Htaccess.DirectiveTable.Find(name) is { } d && !Htaccess.DirectiveTable.ServerLevel.Contains(d.Section ? "<" + d.Name : d.Name, StringComparer.OrdinalIgnoreCase));
 
     private readonly HashSet<string> _modules;
     private readonly Stack<string> _including = new();

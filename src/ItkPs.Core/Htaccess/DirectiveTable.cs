@@ -61,6 +61,16 @@ public static class DirectiveTable
 {
     private const Contexts S = Contexts.Server, D = Contexts.Directory, SD = Contexts.Server | Contexts.Directory;
 
+    /// <summary>Directives of the server and vhost contexts that the configuration reader handles itself.</summary>
+    public static readonly IReadOnlyList<string> ServerLevel =
+    [
+        "<Directory", "<DirectoryMatch", "<Location", "<LocationMatch", "<VirtualHost", "Alias", "AliasMatch", "ScriptAlias", "ScriptAliasMatch",
+        "DocumentRoot", "ServerName", "ServerAlias", "ServerAdmin", "Listen", "LoadModule", "AssignUserID", "AssignUserIDExpr", "MaxClientsVHost",
+        "NiceValue", "User", "Group", "Include", "IncludeOptional", "ErrorLog", "CustomLog", "LogLevel", "TypesConfig", "AccessFileName",
+        "ServerRoot", "Timeout", "CGIScriptTimeout", "KeepAlive", "LimitRequestLine", "LimitRequestFieldSize", "LimitRequestFields",
+        "LimitUIDRange", "LimitGIDRange", "RequestReadTimeout", "Define",
+    ];
+
     private static readonly DirectiveInfo[] All =
     [
         // core
@@ -159,6 +169,10 @@ public static class DirectiveTable
         new("RewriteBase", "mod_rewrite", Overrides.FileInfo, Contexts.None),
         new("RewriteCond", "mod_rewrite", Overrides.FileInfo, Contexts.None),
         new("RewriteRule", "mod_rewrite", Overrides.FileInfo, Contexts.None),
+        new("RewriteMap", "mod_rewrite", Overrides.None, S),
+        // read by the configuration reader, in the server and vhost contexts only: named here so that
+        // a .htaccess using one gets Apache's "not allowed here", not "Invalid command"
+        .. ServerLevel.Select(n => new DirectiveInfo(n.TrimStart('<'), "core", Overrides.None, S, Section: n.StartsWith('<'))),
         // mod_php: php_value and php_flag are OR_OPTIONS; the admin forms only in the configuration
         new("php_value", "mod_php", Overrides.Options, Contexts.None),
         new("php_flag", "mod_php", Overrides.Options, Contexts.None),

@@ -401,6 +401,8 @@ public static class SectionCompiler
                     if (a[0][0] != '/') throw Err(d, "RewriteBase: argument is not a valid URL");
                     _rewrite = true; _rwBase = a[0];
                     return;
+                case "rewritemap":
+                    throw Err(d, "RewriteMap: itkd has no rewrite maps; a ${map:key} lookup would always give its default");
                 case "rewritecond":
                     try { _pendingConds.Add(RewriteParser.ParseCond(d.RawArgs ?? string.Join(' ', a), Expr.Parse)); }
                     catch (FormatException e) { throw Err(d, e.Message); }

@@ -117,7 +117,7 @@ public sealed class VhostRuntime
 
     /// <summary>The directives of a vhost (or the server) that are per-directory settings, without those that act before the walk.</summary>
     private static List<DirectiveRecord> PerDirOnly(IReadOnlyList<DirectiveRecord> records) =>
-        records.Where(d => DirectiveTable.Find(d.Name) is not null
+        records.Where(d => DirectiveTable.Find(d.Name) is { } info && !DirectiveTable.ServerLevel.Contains(info.Section ? "<" + info.Name : info.Name, StringComparer.OrdinalIgnoreCase)
             && !d.Name.StartsWith("Redirect", StringComparison.OrdinalIgnoreCase)
             && !d.Name.StartsWith("SetEnvIf", StringComparison.OrdinalIgnoreCase) && !d.Name.StartsWith("BrowserMatch", StringComparison.OrdinalIgnoreCase)
             && !d.Is("RewriteCond") && !d.Is("RewriteRule")).ToList();
