@@ -10,8 +10,10 @@
     Demo     provisions the example customers (users, docroots, vhosts) and serves them with
              itkd on 127.0.0.1:8080 until Ctrl+C (or -Seconds), then removes what it created.
     Bench    itkd against Apache + mpm-itk on the same files (../shared/bench/compare.sh),
-             RSS with two busy users, the first request to a cold pool, and the PHP
-             hello page against Apache + mpm-itk + mod_php and nginx + php-fpm (bench/php-bench.sh).
+             RSS with two busy users, the first request to a cold pool, the PHP
+             hello page against Apache + mpm-itk + mod_php and nginx + php-fpm (bench/php-bench.sh),
+             and what .htaccess costs: AllowOverride None against All, and WordPress through its
+             permalinks, for both servers (bench/htaccess-bench.sh).
     Package  publishes the staged module with Publish-PSResource to the folder repository
              out/repository (out/repository/ItkPs.<version>.nupkg), ready for Install-PSResource.
 .EXAMPLE
@@ -155,6 +157,8 @@ function Invoke-Bench {
     if ($LASTEXITCODE -ne 0) { throw "bench failed ($LASTEXITCODE)" }
     & bash (Join-Path $Root 'bench/php-bench.sh') (Join-Path $ModuleOut 'itkd/itkd')
     if ($LASTEXITCODE -ne 0) { throw "PHP bench failed ($LASTEXITCODE)" }
+    & bash (Join-Path $Root 'bench/htaccess-bench.sh') (Join-Path $ModuleOut 'itkd/itkd')
+    if ($LASTEXITCODE -ne 0) { throw ".htaccess bench failed ($LASTEXITCODE)" }
 }
 
 function Invoke-Package {
