@@ -18,11 +18,16 @@ public sealed class ControlServer : IDisposable
     {
         _status = status;
         _socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        // Bound under a temporary name and renamed into place once it listens: whoever sees the
+        // socket can connect to it.
+        string temporary = $"{path}.{Environment.ProcessId}.tmp";
+        File.Delete(temporary);
         var oldMask = Mono.Unix.Native.Syscall.umask(Mono.Unix.Native.FilePermissions.S_IRWXG | Mono.Unix.Native.FilePermissions.S_IRWXO);
-        try { _socket.Bind(new UnixDomainSocketEndPoint(path)); }
+        try { _socket.Bind(new UnixDomainSocketEndPoint(temporary)); }
         finally { Mono.Unix.Native.Syscall.umask(oldMask); }
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         _socket.Listen(16);
+        File.Move(temporary, path, overwrite: true);
         _ = Task.Run(AcceptLoop);
     }
 

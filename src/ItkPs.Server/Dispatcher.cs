@@ -69,7 +69,7 @@ public sealed unsafe class Dispatcher
         public int Pid;
         public readonly Dictionary<long, VhostState> Open = new();
         public readonly Queue<(Message M, Client? C)> Outbox = new();
-        public bool Dead, WantsOut;
+        public bool Dead, WantsOut, RetryOnTick;
         public long Passed, Requests, LastSendOk, LastActive, PingSentAt;
         public int PassedSincePing, PingSeq;
         public bool PingOutstanding;
@@ -137,12 +137,23 @@ public sealed unsafe class Dispatcher
                 int fd = (int)(tag & 0xffffffff);
                 uint stamp = (uint)(tag >> 32);
                 if (fd >= _byFd.Length || _byFd[fd] is not Handle h || h.Stamp != stamp) continue; // closed since
-                switch (h)
+                try
                 {
-                    case ListenerHandle l: Accept(l); break;
-                    case Client c: ClientEvent(c, events); break;
-                    case WorkerLink w: LinkEvent(w, events); break;
-                    case MasterHandle: MasterEvent(); break;
+                    switch (h)
+                    {
+                        case ListenerHandle l: Accept(l); break;
+                        case Client c: ClientEvent(c, events); break;
+                        case WorkerLink w: LinkEvent(w, events); break;
+                        case MasterHandle: MasterEvent(); break;
+                    }
+                }
+                catch (IOException e)
+                {
+                    // An error of one descriptor (epoll full, a send that failed oddly) ends that one, not the loop.
+                    _limited.Write(LogEvent.RoutingFailed, $"{h.GetType().Name} {h.Fd}: {e.Message}");
+                    if (h is Client c) { if (c.Fd >= 0) Close(c); }
+                    else if (h is WorkerLink w) LinkGone(w, e.Message, reroute: true);
+                    else if (h is MasterHandle) StartDrain();
                 }
             }
             now = Environment.TickCount64;
@@ -345,7 +356,7 @@ public sealed unsafe class Dispatcher
         if (link.Outbox.Count == 0 && TrySend(link, m, c)) return;
         c.State = ClientState.Outbox;
         link.Outbox.Enqueue((m, c));
-        WantOut(link, true);
+        WantOut(link, !link.RetryOnTick);
     }
 
     /// <summary>One non-blocking send to a worker; false when its queue is full (the caller queues).</summary>
@@ -353,6 +364,7 @@ public sealed unsafe class Dispatcher
     {
         var r = Protocol.Send(link.Fd, m, c?.Fd ?? -1, dontWait: true);
         if (r == SendResult.WouldBlock) return false;
+        if (r == SendResult.TooManyInFlight) { link.RetryOnTick = true; return false; } // EPOLLOUT would not tell when: the tick retries
         if (r == SendResult.PeerGone) { LinkGone(link, "its channel closed", reroute: true, m, c); return true; }
         link.LastSendOk = Environment.TickCount64;
         if (c is not null)
@@ -377,7 +389,7 @@ public sealed unsafe class Dispatcher
     {
         while (!link.Dead && link.Outbox.TryPeek(out var item))
         {
-            if (!TrySend(link, item.M, item.C)) return;
+            if (!TrySend(link, item.M, item.C)) { if (link.RetryOnTick) WantOut(link, false); return; }
             if (link.Dead) return;
             link.Outbox.Dequeue();
         }
@@ -468,6 +480,7 @@ public sealed unsafe class Dispatcher
         foreach (var pool in _pools.Values)
             foreach (var link in pool.Links.ToList())
             {
+                if (link.RetryOnTick) { link.RetryOnTick = false; Flush(link); if (link.Dead) continue; }
                 if (link.Outbox.Count > 0 && now - link.LastSendOk > WedgeMs) { Wedged(link, $"left its channel unread for {WedgeMs / 1000} s with {link.Outbox.Count} connection(s) waiting"); continue; }
                 if (link.PingOutstanding && now - link.PingSentAt > WedgeMs) { Wedged(link, $"did not answer a ping for {WedgeMs / 1000} s"); continue; }
                 if (!link.PingOutstanding && link.PassedSincePing > 0 && now - link.PingSentAt >= PingEveryMs && link.Outbox.Count == 0)
@@ -476,7 +489,7 @@ public sealed unsafe class Dispatcher
                     link.PingSentAt = now;
                     link.PassedSincePing = 0;
                     var ping = new PingMessage(++link.PingSeq);
-                    if (!TrySend(link, ping, null)) { link.Outbox.Enqueue((ping, null)); WantOut(link, true); }
+                    if (!TrySend(link, ping, null)) { link.Outbox.Enqueue((ping, null)); WantOut(link, !link.RetryOnTick); }
                     continue;
                 }
                 if (!_draining && link.Open.Count == 0 && link.Outbox.Count == 0 && !link.PingOutstanding && now - link.LastActive > _snapshot.IdleTimeoutSeconds * 1000L)
@@ -584,7 +597,10 @@ public sealed unsafe class Dispatcher
     /// <summary>Blocking (reads use MSG_DONTWAIT instead): the master reads its dispatcher's channel on a thread of its own, promptly.</summary>
     private void SendMaster(Message m)
     {
-        if (Protocol.Send(_master, m) != SendResult.Sent) { Log.Write(LogEvent.PeerProtocolError, "the master is gone"); StartDrain(); }
+        SendResult r;
+        try { r = Protocol.Send(_master, m); }
+        catch (IOException) { r = SendResult.PeerGone; }
+        if (r != SendResult.Sent) { Log.Write(LogEvent.PeerProtocolError, "the master is gone"); StartDrain(); }
     }
 
     private void MasterEvent()

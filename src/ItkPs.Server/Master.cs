@@ -100,6 +100,7 @@ public sealed class Master(MasterOptions options)
         Log.Role = "master";
         if (Mono.Unix.Native.Syscall.geteuid() != 0) { Console.Error.WriteLine("itkd: the master must run as root (it binds ports and starts each user's workers)."); return 2; }
         MasterProcess.MarkInheritedCloseOnExec();
+        MasterProcess.RaiseDescriptorLimit(); // the roles inherit it: the dispatcher holds every connection still sending its head
         bool detached = MasterProcess.DetachControllingTerminal();
         var config = Load(out var dispatcher);
         if (config is null) return 2;
@@ -172,14 +173,14 @@ public sealed class Master(MasterOptions options)
                 if (address.AnyHost)
                 {
                     s = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) { DualMode = true };
-                    s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                    ReuseAddress(s);
                     s.Bind(new IPEndPoint(IPAddress.IPv6Any, address.Port!.Value));
                 }
                 else
                 {
                     var ip = address.Ip!;
                     s = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-                    s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                    ReuseAddress(s);
                     s.Bind(new IPEndPoint(ip, address.Port!.Value));
                 }
                 s.Listen(4096);
@@ -194,6 +195,13 @@ public sealed class Master(MasterOptions options)
         }
         return true;
     }
+
+    /// <summary>
+    /// SO_REUSEADDR alone (a restart need not wait out TIME_WAIT). .NET's ReuseAddress also sets
+    /// SO_REUSEPORT on Linux, which would let a second server bind the same port and silently share
+    /// its connections: a port in use must be an error at start-up.
+    /// </summary>
+    private static void ReuseAddress(Socket s) => s.SetRawSocketOption(1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, BitConverter.GetBytes(1));
 
     private void CloseListeners() { foreach (var s in _listeners.Values) s.Dispose(); _listeners.Clear(); }
 

@@ -32,7 +32,11 @@ public sealed class Worker(int poolId)
     private readonly Dictionary<VirtualHost, ErrorLog> _errorLogs = new(ReferenceEqualityComparer.Instance);
     private readonly List<LogFile> _logFiles = new();
     private readonly object _channelGate = new();
-    private volatile bool _draining;
+    private volatile bool _draining, _trimmed;
+    private int _connections;
+    private long _idleSince = Environment.TickCount64;
+    /// <summary>How long without a connection before the worker trims its working set.</summary>
+    private const int IdleTrimMs = 2000;
     private readonly ConcurrentDictionary<string, Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature> _lifetimes = new();
 
     public int Run()
@@ -87,12 +91,15 @@ public sealed class Worker(int poolId)
             k.AllowHostHeaderOverride = true;
             k.Listen(new PassedEndPoint(), listen => listen.Use(next => async connection =>
             {
+                Interlocked.Increment(ref _connections);
+                _trimmed = false;
                 var lifetime = connection.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>();
                 if (lifetime is not null) _lifetimes[connection.ConnectionId] = lifetime;
                 try { await next(connection); }
                 finally
                 {
                     _lifetimes.TryRemove(connection.ConnectionId, out _);
+                    if (Interlocked.Decrement(ref _connections) == 0) _idleSince = Environment.TickCount64;
                     _requests.TryRemove(connection.ConnectionId, out int served);
                     ReportClosed(connection.ConnectionId, served);
                 }
@@ -142,6 +149,8 @@ public sealed class Worker(int poolId)
         // WaitForShutdown run the host's StopAsync once, which waits for in-flight requests.
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; new Thread(() => Drain(app)) { IsBackground = true }.Start(); });
         app.Start();
+        // What start-up allocated and no longer needs goes back at once (a fresh worker is most of a tenant's cost).
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         Log.Write(LogEvent.WorkerStarted, $"serving {mine.Count} vhost(s) as {pool.User}:{pool.Group} (Kestrel up in {sw.ElapsedMilliseconds} ms)");
         var reader = new Thread(() => ReadChannel(app)) { IsBackground = true, Name = "dispatcher-channel" };
         reader.Start();
@@ -149,6 +158,12 @@ public sealed class Worker(int poolId)
         {
             foreach (var f in _logFiles) f.Flush();
             Reaper.ReapAll(); // in case a SIGCHLD was merged with another
+            // Idle for a moment: give back the free heap and the start-up pages (see WorkingSet).
+            if (!_trimmed && Volatile.Read(ref _connections) == 0 && Environment.TickCount64 - _idleSince > IdleTrimMs)
+            {
+                _trimmed = true;
+                WorkingSet.Trim();
+            }
         }, null, 1000, 1000);
         app.WaitForShutdown();
         // The host has stopped; let every connection finish handing its output to the kernel.

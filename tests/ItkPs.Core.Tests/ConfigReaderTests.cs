@@ -177,7 +177,7 @@ public class ConfigValidatorTests
         using var dir = new TempDir();
         var found = Validate(dir, "<VirtualHost *:80>\nServerName a.test\nDocumentRoot @ROOT@\n</VirtualHost>\n", "User root\nGroup root\n");
         Assert.Contains(found, d => d.Message.Contains("uid 0") && d.Message.Contains("from the server's User/Group"));
-        Assert.Contains(found, d => d.Message.Contains("dispatcher must run unprivileged"));
+        Assert.Contains(found, d => d.Message.Contains("vhosts without AssignUserID would run as root"));
     }
 
     [Fact]

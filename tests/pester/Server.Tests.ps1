@@ -369,6 +369,20 @@ Describe 'Bad configuration stops start-up with one clear error' {
             $r.Exception.Message | Should -Match 'itkps\.conf:3: error: Listen 127\.0\.0\.1:18212'
         } finally { $blocker.Stop() }
     }
+
+    It 'refuses the port a running itkd serves (no silent sharing through SO_REUSEPORT)' {
+        $first = Join-Path $Base 'first'
+        New-ItkVhost -ConfigRoot $first -Name 'a.itkt.test' -DocumentRoot "$Www/a" -Listen '127.0.0.1:18215' -User 'itkt-a'
+        $running = Start-ItkServer -ConfigRoot $first -ControlSocket "$Base/first.sock" -LogPath "$Base/first.log" -PassThru
+        try {
+            $r = Start-Bad "<VirtualHost 127.0.0.1:18215>`nServerName x.test`nDocumentRoot /tmp`nAssignUserID itkt-a itkt-a`n</VirtualHost>" 'Listen 127.0.0.1:18215'
+            $r.FullyQualifiedErrorId | Should -BeLike 'ServerStartFailed,*'
+            $r.Exception.Message | Should -Match 'itkps\.conf:4: error: Listen 127\.0\.0\.1:18215: Address already in use'
+        } finally {
+            kill -TERM $running.Pid
+            Wait-Process -Id $running.Pid -Timeout 30 -ErrorAction SilentlyContinue
+        }
+    }
 }
 
 Describe 'Pool life cycle (own server)' {

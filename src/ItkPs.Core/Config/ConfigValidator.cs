@@ -70,7 +70,7 @@ public static class ConfigValidator
         if (config.User is not null && accounts.FindUser(config.User) is { Uid: 0 })
         {
             var d = config.UserDirective!;
-            found.Add(ConfigDiagnostic.Error(d.File, d.Line, $"User {config.User} is root: the dispatcher must run unprivileged (e.g. User www-data)."));
+            found.Add(ConfigDiagnostic.Error(d.File, d.Line, $"User {config.User} is root: vhosts without AssignUserID would run as root (use an unprivileged account, e.g. User www-data)."));
         }
         return found;
     }

@@ -94,7 +94,8 @@ public sealed partial class ConfigRoot
         return $"""
             # ItkPs main configuration, Apache syntax. itkd reads this file; Apache + mpm-itk
             # can Include the vhost files below from its own configuration.
-            # User/Group: the unprivileged account that accepts connections and routes them.
+            # User/Group: what vhosts without AssignUserID run as (mpm-itk's fallback). itkd's
+            # dispatcher has an account of its own (itkd --dispatcher-user, default itkd).
             User {user}
             Group {group}
             DirectoryIndex index.html

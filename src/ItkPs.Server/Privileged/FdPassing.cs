@@ -1,7 +1,11 @@
 namespace ItkPs.Server.Privileged;
 
-/// <summary>Outcome of a send: taken by the kernel, the peer's queue is full (non-blocking), or the peer is gone.</summary>
-public enum SendResult { Sent, WouldBlock, PeerGone }
+/// <summary>
+/// Outcome of a send: taken by the kernel, the peer's queue is full (non-blocking), the peer is
+/// gone, or the sender already has as many descriptors in flight as its limit allows (stopped
+/// peers hold some; it passes when they are taken or their holders die).
+/// </summary>
+public enum SendResult { Sent, WouldBlock, PeerGone, TooManyInFlight }
 
 /// <summary>
 /// Packets with at most one descriptor (SCM_RIGHTS) over AF_UNIX SOCK_SEQPACKET pairs: the only
@@ -57,6 +61,7 @@ public static unsafe class FdPassing
                 int e = Native.Errno;
                 if (e == Native.EINTR) continue;
                 if (e == Native.EAGAIN) return SendResult.WouldBlock;
+                if (e == Native.ETOOMANYREFS) return SendResult.TooManyInFlight;
                 if (e is Native.EPIPE or Native.ECONNRESET or Native.ENOTCONN) return SendResult.PeerGone;
                 throw new IOException($"sendmsg: {Native.ErrorText(e)}");
             }
