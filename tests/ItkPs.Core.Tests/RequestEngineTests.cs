@@ -287,4 +287,44 @@ public sealed class RequestEngineTests : IDisposable
         Assert.Equal(500, status);
         Assert.Contains(_log, l => l.Contains("AH00124"));
     }
+
+    [Theory]
+    [InlineData("/ax", "/a-hit")]   // the condition reads the rule's $1: the match keeps its groups
+    [InlineData("/bx", null)]
+    public async Task AConditionReadingTheRulesGroupSeesThem(string target, string? expected)
+    {
+        File(".htaccess", "RewriteEngine On\nRewriteCond $1 ^a$\nRewriteRule ^(.)x$ /$1-hit [L]\n");
+        var (engine, _) = Engine();
+        var r = Request(target);
+        Assert.Equal(0, await engine.ProcessAsync(r));
+        Assert.Equal(expected, r.RedirectTo);
+    }
+
+    [Fact]
+    public async Task ADollarBeforeANonAsciiDigitIsLiteralText()
+    {
+        // Apache's apr_isdigit sees bytes: U+0663 is no back-reference, so "$" and the character stay
+        File(".htaccess", "RewriteEngine On\nRewriteRule ^x$ /y$\u0663 [L,NE]\n");
+        var (engine, _) = Engine();
+        var r = Request("/x");
+        Assert.Equal(0, await engine.ProcessAsync(r));
+        Assert.Equal("/y$\u0663", r.RedirectTo);
+    }
+
+    [Fact]
+    public async Task AFileTestOfTheRequestsOwnFileAgreesWithTheFileSystem()
+    {
+        // -f / -d on REQUEST_FILENAME reuse the stat the walk took of that very path ("/d" without
+        // its slash would get mod_dir's 301 after the rule, as in Apache)
+        File(".htaccess", "RewriteEngine On\nRewriteCond %{REQUEST_FILENAME} -f\nRewriteRule ^f$ /was-file [L]\nRewriteCond %{REQUEST_FILENAME} -d\nRewriteRule ^d/$ /was-dir [L]\nRewriteCond %{REQUEST_FILENAME} !-f\nRewriteCond %{REQUEST_FILENAME} !-d\nRewriteRule ^m$ /was-missing [L]\n");
+        File("f", "x");
+        Directory.CreateDirectory(Path.Combine(Root, "d"));
+        var (engine, _) = Engine();
+        foreach (var (target, expected) in new[] { ("/f", "/was-file"), ("/d/", "/was-dir"), ("/m", "/was-missing") })
+        {
+            var r = Request(target);
+            Assert.Equal(0, await engine.ProcessAsync(r));
+            Assert.Equal(expected, r.RedirectTo);
+        }
+    }
 }

@@ -35,13 +35,8 @@ public sealed class HtaccessCache
     /// <summary>The identity of the .htaccess of a directory (which ends with '/'), or why it cannot be checked.</summary>
     public static HtaccessId Identify(string directory, out Errno errno)
     {
-        if (Syscall.stat(directory + FileName, out var st) == 0)
-        {
-            errno = 0;
-            return new HtaccessId(true, st.st_dev, st.st_ino, st.st_size, st.st_mtime, st.st_mtime_nsec, st.st_ctime, st.st_ctime_nsec);
-        }
-        errno = Stdlib.GetLastError();
-        return HtaccessId.Absent;
+        errno = NativeStat.Stat(directory + FileName, out var st);
+        return errno == 0 ? new HtaccessId(true, st.Device, st.Inode, st.Size, st.MtimeSec, st.MtimeNsec, st.CtimeSec, st.CtimeNsec) : HtaccessId.Absent;
     }
 
     /// <summary>The compiled .htaccess of a directory (path ending with '/') for the overrides in effect there.</summary>

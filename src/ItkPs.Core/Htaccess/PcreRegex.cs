@@ -46,6 +46,13 @@ public static class PcreRegex
         catch (RegexMatchTimeoutException) { return null; }
     }
 
+    /// <summary>Whether it matches, without building the groups; a runaway pattern is no match.</summary>
+    public static bool IsMatch(Regex rx, string input)
+    {
+        try { return rx.IsMatch(input); }
+        catch (RegexMatchTimeoutException) { return false; }
+    }
+
     private static readonly Dictionary<string, string> Posix = new()
     {
         ["alpha"] = "a-zA-Z", ["digit"] = "0-9", ["alnum"] = "a-zA-Z0-9", ["upper"] = "A-Z", ["lower"] = "a-z",

@@ -228,7 +228,7 @@ public sealed class RequestEngine : IRewriteHost
         string dir;
         if (errno == 0)
         {
-            r.Finfo = st;
+            r.Finfo = st; r.FinfoPath = full;
             if (st.Kind == FileKind.Directory) { dir = full == "/" ? "/" : full + "/"; r.Filename = trailing || full == "/" ? dir : full; }
             else { dir = full[..(full.LastIndexOf('/') + 1)]; r.Filename = full; if (trailing) r.PathInfo = "/" + r.PathInfo; }
         }
@@ -238,7 +238,7 @@ public sealed class RequestEngine : IRewriteHost
             if (err is not (0 or Errno.ENOENT or Errno.ENOTDIR)) return Denied(r, err, full);
             dir = existingDir;
             r.Filename = file;
-            r.Finfo = fst;
+            r.Finfo = fst; r.FinfoPath = file;
             r.PathInfo = info + (trailing ? "/" : "") + r.PathInfo;
         }
         else return Denied(r, errno, full);
@@ -822,7 +822,7 @@ public sealed class RequestEngine : IRewriteHost
     /// <summary>ap_internal_fast_redirect: the request becomes its subrequest (same response, its file and settings).</summary>
     private static void FastRedirect(RequestRec rr, RequestRec r)
     {
-        r.Filename = rr.Filename; r.Uri = rr.Uri; r.Args = rr.Args; r.PathInfo = rr.PathInfo; r.Finfo = rr.Finfo;
+        r.Filename = rr.Filename; r.Uri = rr.Uri; r.Args = rr.Args; r.PathInfo = rr.PathInfo; r.Finfo = rr.Finfo; r.FinfoPath = rr.FinfoPath;
         r.PerDir = rr.PerDir; r.Handler = rr.Handler; r.ContentType = rr.ContentType; r.ContentEncoding = rr.ContentEncoding;
         r.ContentLanguage = rr.ContentLanguage; r.RedirectTo = rr.RedirectTo; r.ScriptAliasUrl = rr.ScriptAliasUrl;
         r.ForcedType = rr.ForcedType; r.ForcedHandler = rr.ForcedHandler;
@@ -1116,12 +1116,12 @@ public sealed class RequestEngine : IRewriteHost
         {
             switch (op)
             {
-                case 'd': return FileStat.Of(path).Kind == FileKind.Directory;
-                case 'e': return FileStat.Of(path).Kind != FileKind.None;
-                case 'f': return FileStat.Of(path).Kind == FileKind.Regular;
-                case 's': { var st = FileStat.Of(path); return st.Kind == FileKind.Regular && st.Size > 0; }
+                case 'd': return r.StatOf(path).Kind == FileKind.Directory;
+                case 'e': return r.StatOf(path).Kind != FileKind.None;
+                case 'f': return r.StatOf(path).Kind == FileKind.Regular;
+                case 's': { var st = r.StatOf(path); return st.Kind == FileKind.Regular && st.Size > 0; }
                 case 'L': case 'h': return FileStat.IsSymlink(path, out _);
-                case 'x': { var st = FileStat.Of(path); return st.Kind != FileKind.None && (st.Mode & 0b001_001_001) != 0; }
+                case 'x': { var st = r.StatOf(path); return st.Kind != FileKind.None && (st.Mode & 0b001_001_001) != 0; }
                 case 'U': case 'A':
                     {
                         var (_, status) = engine.LookupUriAsync(path, r).AsTask().GetAwaiter().GetResult();

@@ -8,7 +8,7 @@ namespace ItkPs.Core.Htaccess;
 public enum FileKind { None, Regular, Directory, Other }
 
 /// <summary>The few stat(2) fields the request engine uses.</summary>
-public readonly record struct FileStat(FileKind Kind, long Size, long MtimeSec, long MtimeNsec, ulong Inode, ulong Device, uint Uid, uint Mode, long CtimeSec)
+public readonly record struct FileStat(FileKind Kind, long Size, long MtimeSec, long MtimeNsec, ulong Inode, ulong Device, uint Uid, uint Mode, long CtimeSec, long CtimeNsec = 0)
 {
     public static readonly FileStat Missing = new(FileKind.None, 0, 0, 0, 0, 0, 0, 0, 0);
 
@@ -20,15 +20,14 @@ public readonly record struct FileStat(FileKind Kind, long Size, long MtimeSec, 
             FilePermissions.S_IFDIR => FileKind.Directory,
             _ => FileKind.Other,
         };
-        return new FileStat(kind, st.st_size, st.st_mtime, st.st_mtime_nsec, st.st_ino, st.st_dev, st.st_uid, (uint)st.st_mode, st.st_ctime);
+        return new FileStat(kind, st.st_size, st.st_mtime, st.st_mtime_nsec, st.st_ino, st.st_dev, st.st_uid, (uint)st.st_mode, st.st_ctime, st.st_ctime_nsec);
     }
 
     /// <summary>stat(2), following links; <paramref name="errno"/> is 0 on success.</summary>
     public static FileStat Of(string path, out Errno errno)
     {
-        if (Syscall.stat(path, out var st) == 0) { errno = 0; return From(st); }
-        errno = Stdlib.GetLastError();
-        return Missing;
+        errno = NativeStat.Stat(path, out var st);
+        return st;
     }
 
     public static FileStat Of(string path) => Of(path, out _);
@@ -110,6 +109,11 @@ public sealed class RequestRec
     public string? Filename { get; set; }
     public string PathInfo { get; set; } = "";
     public FileStat Finfo { get; set; } = FileStat.Missing;
+    /// <summary>The path <see cref="Finfo"/> was taken of in this request (a file test of the same path needs no second stat).</summary>
+    public string? FinfoPath { get; set; }
+
+    /// <summary>stat(2) of a path, or the request's own <see cref="Finfo"/> when it is of that very path.</summary>
+    public FileStat StatOf(string path) => FinfoPath is not null && string.Equals(path, FinfoPath, StringComparison.Ordinal) ? Finfo : FileStat.Of(path);
     public PerDir PerDir { get; set; } = null!;
     public string? Handler { get; set; }
     public string? ContentType { get; set; }

@@ -48,6 +48,46 @@ public sealed class RewriteRuleEntry
     public IReadOnlyList<RewriteCondition> Conditions { get; init; } = [];
     public required string File { get; init; }
     public int Line { get; init; }
+
+    private int _readsGroups; // 0 not yet known, 1 no, 2 yes
+
+    /// <summary>
+    /// Whether a $N of this rule is read anywhere (substitution, E=, CO=, T=, H=, a condition's
+    /// test string, an expression): without one a match needs no groups, only a yes or no.
+    /// </summary>
+    public bool ReadsGroups
+    {
+        get
+        {
+            if (_readsGroups == 0)
+            {
+                bool reads = HasBackref(Output) || HasBackref(ForcedType) || HasBackref(ForcedHandler)
+                    || Env.Any(HasBackref) || Cookies.Any(HasBackref) || Conditions.Any(c => c.Expr is not null || HasBackref(c.Input));
+                _readsGroups = reads ? 2 : 1;
+            }
+            return _readsGroups == 2;
+        }
+    }
+
+    /// <summary>
+    /// The answer of the two patterns nearly every .htaccess uses (WordPress's ".*" and "."), without
+    /// the regex interpreter; null for any other pattern. "." matches what holds a character other
+    /// than a newline, ".*" matches everything.
+    /// </summary>
+    public bool? QuickMatch(string input) => PatternText switch
+    {
+        ".*" or "^.*" or "^" => true,
+        "." => input.AsSpan().IndexOfAnyExcept('\n') >= 0,
+        _ => null,
+    };
+
+    private static bool HasBackref(string? s)
+    {
+        if (s is null) return false;
+        for (int i = s.IndexOf('$'); i >= 0 && i + 1 < s.Length; i = s.IndexOf('$', i + 1))
+            if (char.IsAsciiDigit(s[i + 1])) return true;
+        return false;
+    }
 }
 
 /// <summary>RewriteOptions bits.</summary>
@@ -380,8 +420,8 @@ public sealed class RewriteEngine(IRewriteHost host)
             if (r.PathInfo.Length > 0) ctx.Uri += r.PathInfo;
             if (ctx.Uri.Length >= perDir.Length && ctx.Uri.StartsWith(perDir, StringComparison.Ordinal)) ctx.Uri = ctx.Uri[perDir.Length..];
         }
-        var m = PcreRegex.Match(p.Regex, ctx.Uri);
-        bool matched = m is not null;
+        Match? m = null;
+        bool matched = p.ReadsGroups ? (m = PcreRegex.Match(p.Regex, ctx.Uri)) is not null : p.QuickMatch(ctx.Uri) ?? PcreRegex.IsMatch(p.Regex, ctx.Uri);
         if (matched == p.Flags.HasFlag(RuleFlags.NotMatch)) return 0;
         ctx.CondSource = null; ctx.CondGroups = null;
         if (p.Flags.HasFlag(RuleFlags.NotMatch)) { ctx.RuleSource = null; ctx.RuleMatch = null; }
@@ -496,11 +536,11 @@ public sealed class RewriteEngine(IRewriteHost host)
         string input = Expand(c.Input, ctx, null);
         switch (c.Kind)
         {
-            case CondKind.FileExists: rc = FileStat.Of(input).Kind == FileKind.Regular; break;
-            case CondKind.FileSize: { var st = FileStat.Of(input); rc = st.Kind == FileKind.Regular && st.Size > 0; break; }
+            case CondKind.FileExists: rc = r.StatOf(input).Kind == FileKind.Regular; break;
+            case CondKind.FileSize: { var st = r.StatOf(input); rc = st.Kind == FileKind.Regular && st.Size > 0; break; }
             case CondKind.Link: rc = FileStat.IsSymlink(input, out _); break;
-            case CondKind.Dir: rc = FileStat.Of(input).Kind == FileKind.Directory; break;
-            case CondKind.XBit: { var st = FileStat.Of(input); rc = st.Kind != FileKind.None && (st.Mode & 0b001_001_001) != 0; break; }
+            case CondKind.Dir: rc = r.StatOf(input).Kind == FileKind.Directory; break;
+            case CondKind.XBit: { var st = r.StatOf(input); rc = st.Kind != FileKind.None && (st.Mode & 0b001_001_001) != 0; break; }
             case CondKind.LookupUrl: rc = input.Length > 0 && host.LookupStatus(r, input, false) < 400; break;
             case CondKind.LookupFile: rc = input.Length > 0 && host.LookupStatus(r, input, true) < 300 && FileStat.Of(input).Kind != FileKind.None; break;
             case CondKind.StrGe: rc = Cmp(input, c.Pattern, c.NoCase) >= 0; break;
@@ -578,7 +618,7 @@ public sealed class RewriteEngine(IRewriteHost host)
                     i = end;
                     continue;
                 }
-                if (char.IsDigit(n))
+                if (char.IsAsciiDigit(n))
                 {
                     int k = n - '0';
                     string? value = null;
