@@ -10,9 +10,11 @@
     Demo     provisions the example customers (users, docroots, vhosts) and serves them with
              itkd on 127.0.0.1:8080 until Ctrl+C (or -Seconds), then removes what it created.
     Bench    itkd against Apache + mpm-itk on the same files (../shared/bench/compare.sh),
-             RSS with two busy users, the first request to a cold pool, the PHP
-             hello page against Apache + mpm-itk + mod_php and nginx + php-fpm (bench/php-bench.sh),
-             and what .htaccess costs: AllowOverride None against All, and WordPress through its
+             RSS with two busy users, the first request to a cold pool, the PHP hello page
+             against Apache + mpm-itk + mod_php and nginx + php-fpm (bench/php-bench.sh), the
+             cost of a tenant with 10/100/500/1000 tenants (bench/tenants.sh), slow or idle
+             clients against one tenant while another is measured (bench/slowloris.sh), and what
+             .htaccess costs: AllowOverride None against All, and WordPress through its
              permalinks, for both servers (bench/htaccess-bench.sh).
     Package  publishes the staged module with Publish-PSResource to the folder repository
              out/repository (out/repository/ItkPs.<version>.nupkg), ready for Install-PSResource.
@@ -151,12 +153,16 @@ function Invoke-Demo {
 
 function Invoke-Bench {
     # the PHP comparison also needs Apache's mod_php and nginx
-    Install-Prerequisites @('libapache2-mod-php', 'nginx-light')
+    Install-Prerequisites @('libapache2-mod-php', 'nginx-light', 'slowhttptest')
     Invoke-Build
     & bash (Join-Path $Root 'bench/bench.sh') (Join-Path $ModuleOut 'itkd/itkd')
     if ($LASTEXITCODE -ne 0) { throw "bench failed ($LASTEXITCODE)" }
     & bash (Join-Path $Root 'bench/php-bench.sh') (Join-Path $ModuleOut 'itkd/itkd')
     if ($LASTEXITCODE -ne 0) { throw "PHP bench failed ($LASTEXITCODE)" }
+    & bash (Join-Path $Root 'bench/tenants.sh') (Join-Path $ModuleOut 'itkd/itkd') '10 100 500 1000'
+    if ($LASTEXITCODE -ne 0) { throw "tenants bench failed ($LASTEXITCODE)" }
+    & bash (Join-Path $Root 'bench/slowloris.sh') (Join-Path $ModuleOut 'itkd/itkd')
+    if ($LASTEXITCODE -ne 0) { throw "slowloris bench failed ($LASTEXITCODE)" }
     & bash (Join-Path $Root 'bench/htaccess-bench.sh') (Join-Path $ModuleOut 'itkd/itkd')
     if ($LASTEXITCODE -ne 0) { throw ".htaccess bench failed ($LASTEXITCODE)" }
 }

@@ -70,6 +70,10 @@ public sealed unsafe class Dispatcher
         public readonly Dictionary<long, VhostState> Open = new();
         public readonly Queue<(Message M, Client? C)> Outbox = new();
         public bool Dead, WantsOut, RetryOnTick;
+        /// <summary>Taken over from a dispatcher that died: until it has listed its open connections, reports of unknown ones are the old dispatcher's.</summary>
+        public bool Adopting;
+        public long AdoptDeadline;
+        public int Adopted;
         public long Passed, Requests, LastSendOk, LastActive, PingSentAt;
         public int PassedSincePing, PingSeq;
         public bool PingOutstanding;
@@ -115,6 +119,7 @@ public sealed unsafe class Dispatcher
     internal void Serve()
     {
         _selector = new VhostSelector(_snapshot.VirtualHosts);
+        _nextId = (long)_snapshot.Incarnation << 40; // ids of an earlier dispatcher, still held by adopted workers, are all lower
         if (_snapshot.HeaderTimeoutSeconds > 0) _headTimeoutMs = _snapshot.HeaderTimeoutSeconds * 1000;
         foreach (var p in _snapshot.Pools) _pools[p.Id] = new PoolRoute { Spec = p };
         for (int i = 0; i < _snapshot.VirtualHosts.Count; i++) _vhosts[_snapshot.VirtualHosts[i]] = new VhostState { Index = i, Vhost = _snapshot.VirtualHosts[i] };
@@ -316,8 +321,8 @@ public sealed unsafe class Dispatcher
         var pool = _pools[_snapshot.VhostPools[c.VhostIndex]];
         if (pool.RefusedUntil > Environment.TickCount64)
         {
+            // Logged once, when the master refused the worker (with how long); not per connection.
             _refused++;
-            _limited.Write(LogEvent.PoolHeldBack, $"pool {pool.Spec.User}: {pool.RefusedWhy}; 503");
             Reply(c, 503, "Service Unavailable");
             return;
         }
@@ -481,6 +486,7 @@ public sealed unsafe class Dispatcher
             foreach (var link in pool.Links.ToList())
             {
                 if (link.RetryOnTick) { link.RetryOnTick = false; Flush(link); if (link.Dead) continue; }
+                if (link.Adopting && now > link.AdoptDeadline) { Misbehaved(link, "did not list its open connections within 10 s of being taken over"); continue; }
                 if (link.Outbox.Count > 0 && now - link.LastSendOk > WedgeMs) { Wedged(link, $"left its channel unread for {WedgeMs / 1000} s with {link.Outbox.Count} connection(s) waiting"); continue; }
                 if (link.PingOutstanding && now - link.PingSentAt > WedgeMs) { Wedged(link, $"did not answer a ping for {WedgeMs / 1000} s"); continue; }
                 if (!link.PingOutstanding && link.PassedSincePing > 0 && now - link.PingSentAt >= PingEveryMs && link.Outbox.Count == 0)
@@ -492,10 +498,11 @@ public sealed unsafe class Dispatcher
                     if (!TrySend(link, ping, null)) { link.Outbox.Enqueue((ping, null)); WantOut(link, !link.RetryOnTick); }
                     continue;
                 }
-                if (!_draining && link.Open.Count == 0 && link.Outbox.Count == 0 && !link.PingOutstanding && now - link.LastActive > _snapshot.IdleTimeoutSeconds * 1000L)
+                if (!_draining && link.Open.Count == 0 && link.Outbox.Count == 0 && !link.PingOutstanding && now - link.LastActive > pool.Spec.IdleTimeoutSeconds * 1000L)
                 {
-                    Log.Write(LogEvent.WorkerDetached, $"{pool.Spec.User} pid {link.Pid}: idle for {_snapshot.IdleTimeoutSeconds} s; retiring it");
+                    Log.Write(LogEvent.WorkerDetached, $"{pool.Spec.User} pid {link.Pid}: idle for {pool.Spec.IdleTimeoutSeconds} s; retiring it");
                     SendMaster(new WorkerRetiredMessage(pool.Spec.Id, link.Pid));
+                    TrySend(link, new DrainMessage(), null);
                     LinkGone(link, "retired", reroute: false);
                 }
             }
@@ -531,7 +538,12 @@ public sealed unsafe class Dispatcher
                 case ClosedMessage x:
                     foreach (var (id, served) in x.Connections)
                     {
-                        if (!link.Open.Remove(id, out var vs)) { Misbehaved(link, $"reported connection {id}, which it was never given (or already closed)"); return; }
+                        if (!link.Open.Remove(id, out var vs))
+                        {
+                            if (link.Adopting) continue; // one the dead dispatcher gave it: not counted here
+                            Misbehaved(link, $"reported connection {id}, which it was never given (or already closed)");
+                            return;
+                        }
                         vs.Active--;
                         link.Requests += Math.Max(0, served);
                         link.LastActive = Environment.TickCount64;
@@ -541,6 +553,25 @@ public sealed unsafe class Dispatcher
                 case PongMessage x:
                     if (!link.PingOutstanding || x.Sequence != link.PingSeq) { Misbehaved(link, $"answered ping {x.Sequence}, which was not asked"); return; }
                     link.PingOutstanding = false;
+                    break;
+                case OpenMessage x:
+                    if (!link.Adopting) { Misbehaved(link, "listed open connections nobody asked for"); return; }
+                    foreach (var (id, vhost) in x.Connections)
+                    {
+                        // Only its own vhosts, only ids of an earlier dispatcher, each once: a worker
+                        // can make its own vhosts look busier, nothing else.
+                        if (vhost < 0 || vhost >= _snapshot.VirtualHosts.Count || _snapshot.VhostPools[vhost] != link.Pool.Spec.Id
+                            || id >> 40 >= _snapshot.Incarnation || link.Open.ContainsKey(id) || ++link.Adopted > 1_000_000)
+                        { Misbehaved(link, $"listed connection {id} of vhost {vhost}, which cannot be its own"); return; }
+                        var vs = _vhosts[_snapshot.VirtualHosts[vhost]];
+                        link.Open[id] = vs;
+                        vs.Active++;
+                    }
+                    break;
+                case OpenEndMessage x:
+                    if (!link.Adopting) { Misbehaved(link, "ended a list nobody asked for"); return; }
+                    link.Adopting = false;
+                    Log.Write(LogEvent.WorkerAttached, $"{link.Pool.Spec.User} pid {link.Pid}: taken over with {link.Adopted} open connection(s)");
                     break;
             }
         }
@@ -643,7 +674,15 @@ public sealed unsafe class Dispatcher
                     if (_draining) { Native.close(fd); break; }
                     Register(link, Epoll.In);
                     pool.Links.Add(link);
-                    Log.Write(LogEvent.WorkerAttached, $"{pool.Spec.User} pid {x.Pid}");
+                    if (x.Adopted)
+                    {
+                        // It kept serving while no dispatcher was there: ask what it still has open.
+                        link.Adopting = true;
+                        link.AdoptDeadline = Environment.TickCount64 + 10_000;
+                        var resync = new ResyncMessage();
+                        if (!TrySend(link, resync, null)) { link.Outbox.Enqueue((resync, null)); WantOut(link, !link.RetryOnTick); }
+                    }
+                    else Log.Write(LogEvent.WorkerAttached, $"{pool.Spec.User} pid {x.Pid}");
                     while (pool.Waiting.TryDequeue(out var c))
                         if (c.Fd >= 0 && c.State == ClientState.WaitingWorker) { c.TimerStamp++; Route(c); }
                     Pick(pool); // fill the pool up to MinWorkers now, not at the next connection
@@ -687,7 +726,7 @@ public sealed unsafe class Dispatcher
 
     /// <summary>
     /// Stop accepting; route what is already in hand (the next generation takes new connections);
-    /// then close every worker channel, which tells each worker to finish its connections and exit.
+    /// then tell every worker to finish its connections and exit.
     /// The listening sockets stay open: the master and the next dispatcher share them.
     /// </summary>
     private void StartDrain()
@@ -703,7 +742,10 @@ public sealed unsafe class Dispatcher
     {
         var links = _pools.Values.SelectMany(p => p.Links).ToList();
         Log.Write(LogEvent.Draining, $"routing done (accepted {_accepted}, passed {links.Sum(l => l.Passed)}, still in hand {_openClients}); {links.Count} worker(s) finish their connections");
-        foreach (var l in links) { Flush(l); Native.shutdown(l.Fd, Native.SHUT_WR); }
+        // The master holds a copy of each channel (so a dispatcher's death does not end a worker):
+        // the worker is told to drain. If even that does not fit, the master closes its copy once
+        // this process is gone, and the worker drains at the end of its channel.
+        foreach (var l in links) { Flush(l); if (!l.Dead) TrySend(l, new DrainMessage(), null); }
     }
 }
 

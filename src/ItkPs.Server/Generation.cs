@@ -17,12 +17,16 @@ public sealed class Generation : IDisposable
     public required int Number { get; init; }
     public required ServerConfig Config { get; init; }
     public required Snapshot Snapshot { get; init; }
-    public byte[] DispatcherSnapshot => _dispatcherSnapshot ??= Snapshot.For(null, []).ToBytes();
+    public byte[] DispatcherSnapshot(int incarnation)
+    {
+        var s = Snapshot.For(null, []);
+        s.Incarnation = incarnation;
+        return s.ToBytes();
+    }
     public volatile DispatcherProcess? Dispatcher;
     /// <summary>Set when a reload replaced it or the master stops: its workers' exits are expected.</summary>
     public volatile bool Draining;
 
-    private byte[]? _dispatcherSnapshot;
     private readonly object _gate = new();
     private readonly Dictionary<string, int> _logFds = new();
     private readonly ConcurrentDictionary<int, byte[]> _workerSnapshots = new();

@@ -142,10 +142,13 @@ public sealed class Master(MasterOptions options)
             {
                 _restartDispatcher = false;
                 var gen = _current!;
-                if (gen.Dispatcher is { Exited: true })
+                if (gen.Dispatcher is { Exited: true } dead)
                 {
-                    Log.Write(LogEvent.DispatcherExited, $"generation {gen.Number}: starting a new dispatcher");
-                    StartDispatcher(gen);
+                    // The workers never noticed (the master holds the other copy of their channels):
+                    // the new dispatcher takes them over with their open connections.
+                    var adopted = _supervisor.Workers.Where(w => w.Dispatcher == dead && !w.Expected && w.Channel >= 0).ToList();
+                    StartDispatcher(gen, adopted);
+                    Log.Write(LogEvent.DispatcherExited, $"generation {gen.Number}: dispatcher {gen.Dispatcher!.Pid} took over {adopted.Count} worker(s) of {dead.Pid}");
                 }
             }
         }
@@ -183,6 +186,9 @@ public sealed class Master(MasterOptions options)
                     ReuseAddress(s);
                     s.Bind(new IPEndPoint(ip, address.Port!.Value));
                 }
+                // A connection is accepted once its first bytes are there: the dispatcher then routes it
+                // at once, and holds it (a moment it could die in) for as short as possible.
+                s.SetRawSocketOption(6 /* IPPROTO_TCP */, 9 /* TCP_DEFER_ACCEPT */, BitConverter.GetBytes(5));
                 s.Listen(4096);
                 _listeners[key] = s;
                 Log.Write(LogEvent.ListenerBound, $"bound {key} ({file}:{line})");
@@ -217,7 +223,10 @@ public sealed class Master(MasterOptions options)
             var u = SystemAccounts.Instance.FindUser(vh.User!)!;
             var g = SystemAccounts.Instance.FindGroup(vh.Group!)!;
             int id = _supervisor.PoolId(u.Uid, g.Gid, u.Name, g.Name);
-            pools.TryAdd(id, new PoolSpec { Id = id, User = u.Name, Uid = u.Uid, Group = g.Name, Gid = g.Gid });
+            pools.TryAdd(id, new PoolSpec { Id = id, User = u.Name, Uid = u.Uid, Group = g.Name, Gid = g.Gid, IdleTimeoutSeconds = 0 });
+            // A pool serves all its user's vhosts: it lives as long as the most patient of them asks.
+            int idle = vh.IdleTimeoutSeconds ?? config.IdleTimeoutSeconds ?? options.IdleTimeout;
+            pools[id].IdleTimeoutSeconds = Math.Max(pools[id].IdleTimeoutSeconds, idle);
             vhostPools.Add(id);
         }
         var snapshot = new Snapshot
@@ -226,8 +235,8 @@ public sealed class Master(MasterOptions options)
             Listens = config.Listens.Select(l => Key(l.Address)).Distinct().Select(a => new ListenSpec { Address = a }).ToList(),
             Pools = pools.Values.OrderBy(p => p.Id).ToList(), VirtualHosts = config.VirtualHosts, VhostPools = vhostPools, Dispatcher = dispatcher,
             UidMin = config.UidRange.Min, UidMax = config.UidRange.Max, GidMin = config.GidRange.Min, GidMax = config.GidRange.Max,
-            HeaderTimeoutSeconds = config.HeaderTimeoutSeconds, MinWorkers = options.MinWorkers, MaxWorkers = options.MaxWorkers,
-            IdleTimeoutSeconds = options.IdleTimeout, ServerDirectives = config.Directives, ServerSections = config.Directories,
+            HeaderTimeoutSeconds = config.HeaderTimeoutSeconds, KeepAliveTimeoutSeconds = config.KeepAliveTimeoutSeconds, MinWorkers = options.MinWorkers, MaxWorkers = options.MaxWorkers,
+            ServerDirectives = config.Directives, ServerSections = config.Directories,
             TimeoutSeconds = config.TimeoutSeconds, PhpCgi = options.PhpCgi, PhpChildren = options.PhpChildren,
         };
         var gen = new Generation { Number = number, Config = config, Snapshot = snapshot };
@@ -236,11 +245,17 @@ public sealed class Master(MasterOptions options)
         return gen;
     }
 
-    private void StartDispatcher(Generation gen)
+    /// <summary>A dispatcher for the generation: first the workers it takes over (before it can accept a connection that would ask for a worker), then the listeners.</summary>
+    private void StartDispatcher(Generation gen, IReadOnlyList<WorkerProcess>? adopt = null)
     {
         var d = _supervisor.StartDispatcher(gen);
         SetSendTimeout(d.Channel, 5);
         gen.Dispatcher = d;
+        foreach (var w in adopt ?? [])
+        {
+            w.Dispatcher = d;
+            Send(d, new WorkerUpMessage(w.Pool.Id, w.Pid, Adopted: true), w.Channel);
+        }
         for (int i = 0; i < gen.Snapshot.Listens.Count; i++)
             Send(d, new ListenerMessage(i), (int)_listeners[gen.Snapshot.Listens[i].Address].Handle);
         Log.Write(LogEvent.DispatcherSpawned, $"generation {gen.Number}: dispatcher pid {d.Pid}");
@@ -316,7 +331,7 @@ public sealed class Master(MasterOptions options)
                 }
                 break;
             case WorkerRetiredMessage x:
-                if (_supervisor.Find(d, x.PoolId, x.Pid) is { } idle) idle.Expected = true;
+                if (_supervisor.Find(d, x.PoolId, x.Pid) is { } idle) { idle.Expected = true; idle.CloseChannel(); }
                 break;
             case StatusLinksMessage or StatusVhostsMessage or StatusEndMessage:
                 d.Status.Take(m);
@@ -336,9 +351,15 @@ public sealed class Master(MasterOptions options)
     {
         Native.close(d.Channel);
         d.Status.Abandon();
-        if (_stop || d.Draining || d.Generation.Draining) return;
-        Log.Write(LogEvent.DispatcherExited, $"dispatcher {d.Pid} ended unexpectedly ({exit}); its workers finish their connections and a new dispatcher takes over");
-        if (d.Generation == _current) { _restartDispatcher = true; _wake.Set(); }
+        if (_stop || d.Draining || d.Generation.Draining || d.Generation != _current)
+        {
+            // Its workers drain when their channels end: the dispatcher's copy is gone, close the master's.
+            foreach (var w in _supervisor.Workers.Where(w => w.Dispatcher == d)) w.CloseChannel();
+            return;
+        }
+        Log.Write(LogEvent.DispatcherExited, $"dispatcher {d.Pid} ended unexpectedly ({exit}); a new one takes over its workers and their connections");
+        _restartDispatcher = true;
+        _wake.Set();
     }
 
     private void Reload()

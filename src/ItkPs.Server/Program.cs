@@ -14,7 +14,7 @@ public static class Program
         var config = new Option<string?>("--config") { Description = "Main configuration file (Apache syntax). Required." };
         var control = new Option<string>("--control-socket") { Description = "Root-only status socket, in a directory only root can change.", DefaultValueFactory = _ => "/run/itkd/itkd.sock" };
         var pidFile = new Option<string?>("--pid-file") { Description = "Write the master's pid here." };
-        var idle = new Option<int>("--worker-idle-timeout") { Description = "Seconds a worker may sit without connections before it is retired.", DefaultValueFactory = _ => 300 };
+        var idle = new Option<int>("--worker-idle-timeout") { Description = "Seconds a worker may sit without connections before it is retired (ItkdIdleTimeout in the configuration, per vhost or server-wide, wins).", DefaultValueFactory = _ => 30 };
         var minWorkers = new Option<int>("--min-workers") { Description = "Workers a user's pool starts with.", DefaultValueFactory = _ => 1 };
         var maxWorkers = new Option<int>("--max-workers") { Description = "Workers a busy user's pool may grow to.", DefaultValueFactory = _ => 1 };
         var phpCgi = new Option<string>("--php", "--php-cgi")

@@ -20,7 +20,8 @@ public enum MessageType : byte
     WorkerRefused = 3,      // no worker for that pool now (throttled, spawn failed)
     WorkerGone = 4,         // the master reaped that worker
     StatusRequest = 5,
-    Drain = 6,              // stop accepting, route what is in hand, let the workers finish, exit
+    Drain = 6,              // (to a dispatcher) stop accepting, route what is in hand, drain the workers, exit;
+                            // (to a worker) finish the connections it has, take no more, exit
     // dispatcher → master
     NeedWorker = 10,
     WorkerUnresponsive = 11, // stopped reading its channel or broke the protocol: the master ends it
@@ -31,9 +32,12 @@ public enum MessageType : byte
     // dispatcher → worker
     Connection = 20,        // fd: a client connection
     Ping = 21,
+    Resync = 22,            // a new dispatcher took the worker over: list your open connections
     // worker → dispatcher
     Closed = 30,            // connections done, with the requests each served
     Pong = 31,
+    Open = 32,              // connections still open (the answer to Resync), in parts
+    OpenEnd = 33,
 }
 
 /// <summary>Which way a message travels; each direction has its own list of allowed types.</summary>
@@ -46,7 +50,8 @@ public abstract record Message
 
 /// <summary>A bound listener; <see cref="Index"/> is its position in the snapshot's Listens.</summary>
 public sealed record ListenerMessage(int Index) : Message { public override MessageType Type => MessageType.Listener; }
-public sealed record WorkerUpMessage(int PoolId, int Pid) : Message { public override MessageType Type => MessageType.WorkerUp; }
+/// <summary>A worker's channel; <see cref="Adopted"/> when the worker already served a dispatcher that died (resync it).</summary>
+public sealed record WorkerUpMessage(int PoolId, int Pid, bool Adopted = false) : Message { public override MessageType Type => MessageType.WorkerUp; }
 public sealed record WorkerRefusedMessage(int PoolId, int RetryAfterMs, string Reason) : Message { public override MessageType Type => MessageType.WorkerRefused; }
 public sealed record WorkerGoneMessage(int PoolId, int Pid) : Message { public override MessageType Type => MessageType.WorkerGone; }
 public sealed record StatusRequestMessage(int Sequence) : Message { public override MessageType Type => MessageType.StatusRequest; }
@@ -85,6 +90,16 @@ public sealed record ClosedMessage((long Id, int Requests)[] Connections) : Mess
 }
 
 public sealed record PongMessage(int Sequence) : Message { public override MessageType Type => MessageType.Pong; }
+public sealed record ResyncMessage : Message { public override MessageType Type => MessageType.Resync; }
+
+/// <summary>Connections a worker still has open, with the vhost each was given for.</summary>
+public sealed record OpenMessage((long Id, int Vhost)[] Connections) : Message
+{
+    public const int MaxItems = 256;
+    public override MessageType Type => MessageType.Open;
+}
+
+public sealed record OpenEndMessage(int Count) : Message { public override MessageType Type => MessageType.OpenEnd; }
 
 public sealed class ProtocolException(string message) : Exception(message);
 
@@ -102,8 +117,8 @@ public static class Protocol
     {
         [Direction.MasterToDispatcher] = new HashSet<MessageType> { MessageType.Listener, MessageType.WorkerUp, MessageType.WorkerRefused, MessageType.WorkerGone, MessageType.StatusRequest, MessageType.Drain },
         [Direction.DispatcherToMaster] = new HashSet<MessageType> { MessageType.NeedWorker, MessageType.WorkerUnresponsive, MessageType.WorkerRetired, MessageType.StatusLinks, MessageType.StatusVhosts, MessageType.StatusEnd },
-        [Direction.DispatcherToWorker] = new HashSet<MessageType> { MessageType.Connection, MessageType.Ping },
-        [Direction.WorkerToDispatcher] = new HashSet<MessageType> { MessageType.Closed, MessageType.Pong },
+        [Direction.DispatcherToWorker] = new HashSet<MessageType> { MessageType.Connection, MessageType.Ping, MessageType.Resync, MessageType.Drain },
+        [Direction.WorkerToDispatcher] = new HashSet<MessageType> { MessageType.Closed, MessageType.Pong, MessageType.Open, MessageType.OpenEnd },
     };
 
     /// <summary>The types that travel with exactly one descriptor; every other type travels with none.</summary>
@@ -117,7 +132,7 @@ public static class Protocol
         switch (m)
         {
             case ListenerMessage x: w.I32(x.Index); break;
-            case WorkerUpMessage x: w.I32(x.PoolId); w.I32(x.Pid); break;
+            case WorkerUpMessage x: w.I32(x.PoolId); w.I32(x.Pid); w.U8(x.Adopted ? (byte)1 : (byte)0); break;
             case WorkerRefusedMessage x: w.I32(x.PoolId); w.I32(x.RetryAfterMs); w.Str(x.Reason); break;
             case WorkerGoneMessage x: w.I32(x.PoolId); w.I32(x.Pid); break;
             case StatusRequestMessage x: w.I32(x.Sequence); break;
@@ -144,6 +159,13 @@ public static class Protocol
                 foreach (var (id, n) in x.Connections) { w.I64(id); w.I32(n); }
                 break;
             case PongMessage x: w.I32(x.Sequence); break;
+            case ResyncMessage: break;
+            case OpenMessage x:
+                if (x.Connections.Length is 0 or > OpenMessage.MaxItems) throw new ArgumentException("an Open report holds 1..256 connections");
+                w.U16((ushort)x.Connections.Length);
+                foreach (var (id, vhost) in x.Connections) { w.I64(id); w.I32(vhost); }
+                break;
+            case OpenEndMessage x: w.I32(x.Count); break;
             default: throw new ArgumentException($"no encoding for {m.GetType().Name}");
         }
         return w.Length;
@@ -161,7 +183,7 @@ public static class Protocol
         Message m = type switch
         {
             MessageType.Listener => new ListenerMessage(r.I32()),
-            MessageType.WorkerUp => new WorkerUpMessage(r.I32(), r.I32()),
+            MessageType.WorkerUp => new WorkerUpMessage(r.I32(), r.I32(), r.U8() switch { 0 => false, 1 => true, var b => throw new ProtocolException($"WorkerUp: adopted flag {b}") }),
             MessageType.WorkerRefused => new WorkerRefusedMessage(r.I32(), r.I32(), r.Str()),
             MessageType.WorkerGone => new WorkerGoneMessage(r.I32(), r.I32()),
             MessageType.StatusRequest => new StatusRequestMessage(r.I32()),
@@ -176,6 +198,9 @@ public static class Protocol
             MessageType.Ping => new PingMessage(r.I32()),
             MessageType.Closed => DecodeClosed(ref r),
             MessageType.Pong => new PongMessage(r.I32()),
+            MessageType.Resync => new ResyncMessage(),
+            MessageType.Open => DecodeOpen(ref r),
+            MessageType.OpenEnd => new OpenEndMessage(r.I32()),
             _ => throw new ProtocolException($"unknown message type {packet[0]}"),
         };
         if (!r.AtEnd) throw new ProtocolException($"{type}: {r.Left} trailing byte(s)");
@@ -207,6 +232,15 @@ public static class Protocol
         var items = new (long, int)[n];
         for (int i = 0; i < n; i++) items[i] = (r.I64(), r.I32());
         return new ClosedMessage(items);
+    }
+
+    private static OpenMessage DecodeOpen(ref Reader r)
+    {
+        int n = r.U16();
+        if (n is 0 or > OpenMessage.MaxItems) throw new ProtocolException($"an Open report of {n} connections");
+        var items = new (long, int)[n];
+        for (int i = 0; i < n; i++) items[i] = (r.I64(), r.I32());
+        return new OpenMessage(items);
     }
 
     /// <summary>Sends one message (blocking when the channel is), with a descriptor when the type carries one.</summary>
@@ -280,6 +314,7 @@ public static class Protocol
             _n += size;
             return s;
         }
+        public byte U8() => Take(1)[0];
         public ushort U16() => BinaryPrimitives.ReadUInt16LittleEndian(Take(2));
         public int I32() => BinaryPrimitives.ReadInt32LittleEndian(Take(4));
         public long I64() => BinaryPrimitives.ReadInt64LittleEndian(Take(8));

@@ -17,6 +17,8 @@ public sealed class PoolSpec
     public uint Uid { get; set; }
     public string Group { get; set; } = "";
     public uint Gid { get; set; }
+    /// <summary>Seconds a worker of this pool may sit without connections before it is retired.</summary>
+    public int IdleTimeoutSeconds { get; set; } = 30;
 }
 
 /// <summary>A log of one of a worker's vhosts: a descriptor the master opened, or a path the worker opens as its user.</summary>
@@ -50,6 +52,12 @@ public sealed class Snapshot
     public List<int> VhostPools { get; set; } = new();
     /// <summary>The dispatcher's own account (never a vhost's).</summary>
     public PoolSpec Dispatcher { get; set; } = new();
+    /// <summary>
+    /// Set in a dispatcher's snapshot: how many dispatchers the master started before this one.
+    /// Connection ids carry it, so ids of a dead dispatcher (which adopted workers still hold)
+    /// never meet ids of the next one.
+    /// </summary>
+    public int Incarnation { get; set; }
     /// <summary>Set in a worker's snapshot: the pool it serves.</summary>
     public int WorkerPool { get; set; } = -1;
     public List<LogSpec> Logs { get; set; } = new();
@@ -58,11 +66,10 @@ public sealed class Snapshot
     public long GidMin { get; set; }
     public long GidMax { get; set; }
     public int HeaderTimeoutSeconds { get; set; }
+    public int KeepAliveTimeoutSeconds { get; set; } = 5;
     /// <summary>Workers a pool starts with and may grow to (itkd --min-workers / --max-workers).</summary>
     public int MinWorkers { get; set; } = 1;
     public int MaxWorkers { get; set; } = 1;
-    /// <summary>Seconds an idle worker lives before the dispatcher retires it (itkd --worker-idle-timeout).</summary>
-    public int IdleTimeoutSeconds { get; set; } = 300;
     /// <summary>Per-request directives and sections outside any vhost (every vhost inherits them).</summary>
     public List<DirectiveRecord> ServerDirectives { get; set; } = new();
     public List<DirectoryBlock> ServerSections { get; set; } = new();

@@ -79,13 +79,15 @@ public sealed class Supervisor(LogRelay relay, Action<WorkerProcess, ChildExit> 
         }
     }
 
+    private int _incarnation;
+
     /// <summary>Starts a dispatcher for a generation. The channel's other end is the caller's.</summary>
     public DispatcherProcess StartDispatcher(Generation gen)
     {
         var (mine, theirs) = FdPassing.SocketPair();
         try
         {
-            var (pid, exit) = Start("itkd: dispatcher", ["--role", "dispatcher"], gen.DispatcherSnapshot, theirs, [], "dispatcher", gen.Snapshot.Dispatcher.Uid);
+            var (pid, exit) = Start("itkd: dispatcher", ["--role", "dispatcher"], gen.DispatcherSnapshot(Interlocked.Increment(ref _incarnation)), theirs, [], "dispatcher", gen.Snapshot.Dispatcher.Uid);
             var d = new DispatcherProcess(gen, pid, mine);
             mine = -1;
             exit.ContinueWith(t => { d.Exited = true; dispatcherExited(d, t.Result); }, TaskScheduler.Default);
@@ -127,13 +129,16 @@ public sealed class Supervisor(LogRelay relay, Action<WorkerProcess, ChildExit> 
         {
             var (pid, exit) = gen.WithLogs(poolId, (logs, logFds) =>
                 Start($"itkd: worker {spec.User}", ["--role", "worker", "--pool", poolId.ToString()], gen.WorkerSnapshot(poolId, logs), theirs, logFds, $"worker {spec.User}", spec.Uid));
-            var w = new WorkerProcess(pid, pool, gen, d, now);
+            // The master keeps a copy of the dispatcher's end: if the dispatcher dies, the worker
+            // does not see its channel close, and the next dispatcher takes it over with it.
+            int forDispatcher = Native.dup(mine);
+            if (forDispatcher < 0) throw new IOException($"dup: {Native.Error()}");
+            var w = new WorkerProcess(pid, pool, gen, d, now) { Channel = mine };
+            mine = -1;
             lock (_gate) { _workers[pid] = w; pool.Spawned++; }
             exit.ContinueWith(t => Exited(w, t.Result), TaskScheduler.Default);
             Log.Write(LogEvent.WorkerSpawned, $"pool {pool.Key}: worker pid {pid}");
-            int channel = mine;
-            mine = -1;
-            return new(pid, channel, 0, null);
+            return new(pid, forDispatcher, 0, null);
         }
         finally
         {
@@ -146,6 +151,7 @@ public sealed class Supervisor(LogRelay relay, Action<WorkerProcess, ChildExit> 
     {
         // The worker led its own process group: php-cgi and CGI programs it left go with it.
         Privileges.KillProcessGroup(w.Pid);
+        w.CloseChannel();
         bool expected;
         lock (_gate)
         {
@@ -183,14 +189,24 @@ public sealed class PoolState(int id, string user, uint uid, string group, uint 
     public DateTime HeldBackUntil;
 }
 
-/// <summary>A worker process the master started, and for which dispatcher.</summary>
+/// <summary>A worker process the master started, and which dispatcher serves it now.</summary>
 public sealed class WorkerProcess(int pid, PoolState pool, Generation generation, DispatcherProcess dispatcher, DateTime started)
 {
     public int Pid { get; } = pid;
     public PoolState Pool { get; } = pool;
     public Generation Generation { get; } = generation;
-    public DispatcherProcess Dispatcher { get; } = dispatcher;
+    /// <summary>Changes when a new dispatcher takes the worker over after the old one died.</summary>
+    public volatile DispatcherProcess Dispatcher = dispatcher;
     public DateTime Started { get; } = started;
+    /// <summary>The master's copy of the dispatcher's end of the worker's channel (-1 once closed).</summary>
+    public int Channel = -1;
+
+    /// <summary>Closing the master's copy: once the dispatcher's is closed too, the worker sees its channel end and drains.</summary>
+    public void CloseChannel()
+    {
+        int fd = Interlocked.Exchange(ref Channel, -1);
+        if (fd >= 0) Native.close(fd);
+    }
     /// <summary>Its exit is no crash: the dispatcher retired it.</summary>
     public volatile bool Expected;
     public volatile string? KilledBecause;

@@ -80,7 +80,7 @@ public sealed class Worker(int poolId)
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            k.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(5); // Apache's KeepAliveTimeout default
+            k.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(snapshot.KeepAliveTimeoutSeconds); // KeepAliveTimeout, Apache's default 5 s
             // LimitRequestLine/FieldSize/Fields/Body are the pipeline's (Apache's answers); Kestrel's own only bound the worst case
             var (line, fieldSize, fieldCount) = Pipeline.MaxLimits(snapshot);
             k.Limits.MaxRequestLineSize = line + 2;
@@ -210,11 +210,19 @@ public sealed class Worker(int poolId)
                 {
                     case ConnectionMessage c:
                         received++;
+                        _open[c.Id] = c.Vhost;
                         _transport.Add(new Socket(new SafeSocketHandle(fd, ownsHandle: true)), c.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
                         break;
                     case PingMessage p:
                         // Answered from this thread: a pong says every connection sent before the ping was taken.
                         lock (_channelGate) Protocol.Send(Channel, new PongMessage(p.Sequence));
+                        break;
+                    case ResyncMessage:
+                        Resync();
+                        break;
+                    case DrainMessage:
+                        Log.Write(LogEvent.WorkerDraining, $"told to drain after {received} connection(s)");
+                        new Thread(() => Drain(app)) { IsBackground = true, Name = "drain" }.Start();
                         break;
                 }
             }
@@ -228,9 +236,10 @@ public sealed class Worker(int poolId)
     }
 
     /// <summary>
-    /// A graceful end that does not lean on the host's shutdown: connections already handed
-    /// over are still accepted, every connection is asked to close after its current response
-    /// (idle keep-alive ones close at once), and the host stops only when none is left.
+    /// A graceful end, as Apache's graceful restart: connections already handed over are still
+    /// taken, each connection's next response is its last (Connection: close), and an idle
+    /// keep-alive connection is left to its keep-alive timeout rather than closed under a client
+    /// that may be sending on it this very moment. The host stops when none is left.
     /// </summary>
     private void Drain(WebApplication app)
     {
@@ -241,20 +250,38 @@ public sealed class Worker(int poolId)
         // Open counts a connection from hand-over to disposal, so one Kestrel has dequeued but
         // not yet started is waited for too.
         var deadline = DateTime.UtcNow.AddSeconds(DrainSeconds);
-        while (_transport.Open > 0 && DateTime.UtcNow < deadline)
-        {
-            // Only connections that have had a request: a fresh one holds a request the
-            // dispatcher already saw, which must be answered, not dropped.
-            foreach (var (id, l) in _lifetimes)
-                if (_requests.ContainsKey(id)) l.RequestClose();
-            Thread.Sleep(20);
-        }
+        while (_transport.Open > 0 && DateTime.UtcNow < deadline) Thread.Sleep(20);
         Log.Write(LogEvent.WorkerDraining, $"connections done (open {_transport.Open}); stopping");
         app.Lifetime.StopApplication();
     }
 
     private readonly ConcurrentQueue<(long Id, int Served)> _closed = new();
     private int _flushScheduled;
+    /// <summary>Connections handed over and not yet reported closed, with their vhost (a new dispatcher asks for them).</summary>
+    private readonly ConcurrentDictionary<long, int> _open = new();
+    /// <summary>Taken while a connection leaves <see cref="_open"/> for the report queue and while reports or the list go out, so a new dispatcher never hears of a connection twice or not at all.</summary>
+    private readonly object _openGate = new();
+
+    /// <summary>
+    /// A new dispatcher took this worker over: first every report still queued (about connections
+    /// of the dead dispatcher, which the new one ignores until the list ends), then the connections
+    /// still open, then the end of the list.
+    /// </summary>
+    private void Resync()
+    {
+        lock (_openGate)
+        {
+            FlushClosedLocked();
+            var open = _open.ToArray();
+            lock (_channelGate)
+            {
+                foreach (var chunk in open.Chunk(OpenMessage.MaxItems))
+                    Protocol.Send(Channel, new OpenMessage(chunk.Select(kv => (kv.Key, kv.Value)).ToArray()));
+                Protocol.Send(Channel, new OpenEndMessage(open.Length));
+            }
+            Log.Write(LogEvent.WorkerStarted, $"taken over by a new dispatcher with {open.Length} open connection(s)");
+        }
+    }
 
     /// <summary>
     /// Tells the dispatcher connections are done (it counts MaxClientsVHost by them). Reports wait
@@ -264,7 +291,11 @@ public sealed class Worker(int poolId)
     private void ReportClosed(string connectionId, int served)
     {
         if (!long.TryParse(connectionId, System.Globalization.CultureInfo.InvariantCulture, out long id)) return;
-        _closed.Enqueue((id, served));
+        lock (_openGate)
+        {
+            _open.TryRemove(id, out _);
+            _closed.Enqueue((id, served));
+        }
         if (Interlocked.Exchange(ref _flushScheduled, 1) == 0)
             _ = Task.Delay(1).ContinueWith(_ => FlushClosed(), TaskScheduler.Default);
     }
@@ -274,6 +305,11 @@ public sealed class Worker(int poolId)
         Volatile.Write(ref _flushScheduled, 0);
         // The flag is cleared before the queue is drained: a report queued meanwhile schedules a
         // flush of its own, so none is left behind.
+        lock (_openGate) FlushClosedLocked();
+    }
+
+    private void FlushClosedLocked()
+    {
         var batch = new List<(long, int)>(ClosedMessage.MaxItems);
         while (!_closed.IsEmpty)
         {

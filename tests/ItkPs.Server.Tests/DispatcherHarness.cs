@@ -24,7 +24,8 @@ public sealed class DispatcherHarness : IDisposable
         public required int Pid;
         public required Mode Mode;
         public readonly BlockingCollection<(ConnectionMessage Message, Socket Client)> Received = new();
-        public volatile bool ChannelClosed;
+        public volatile bool ChannelClosed, Drained;
+        public volatile int Resyncs;
         private readonly object _send = new();
 
         internal void Start()
@@ -41,6 +42,8 @@ public sealed class DispatcherHarness : IDisposable
                 while (Protocol.Receive(Fd, Direction.DispatcherToWorker, buffer, false, out var m, out int fd) == ReceiveStatus.Message)
                 {
                     if (m is PingMessage p) { Send(new PongMessage(p.Sequence)); continue; }
+                    if (m is ResyncMessage) { Resyncs++; continue; } // the test answers it
+                    if (m is DrainMessage) { Drained = true; continue; }
                     var c = (ConnectionMessage)m!;
                     var client = new Socket(new SafeSocketHandle(fd, true));
                     if (Mode == Mode.Serve)
@@ -105,6 +108,7 @@ public sealed class DispatcherHarness : IDisposable
             Pools = Enumerable.Range(1, pools).Select(i => new PoolSpec { Id = i, User = $"tenant{i}", Uid = (uint)(5000 + i), Group = $"tenant{i}", Gid = (uint)(5000 + i) }).ToList(),
             VirtualHosts = Enumerable.Range(1, pools).Select(i => new VirtualHost { Addresses = [address], File = "test.conf", Line = i, Name = $"v{i}.test", MaxClients = maxClients?.Invoke(i), User = $"tenant{i}", Group = $"tenant{i}" }).ToList(),
             VhostPools = Enumerable.Range(1, pools).ToList(),
+            Incarnation = 2, // ids below 2 << 40 belong to an earlier dispatcher
             HeaderTimeoutSeconds = headTimeoutSeconds,
         };
         (_master, _dispatcherEnd) = FdPassing.SocketPair();
@@ -113,6 +117,18 @@ public sealed class DispatcherHarness : IDisposable
         Protocol.Send(_master, new ListenerMessage(0), (int)_listener.Handle);
         _masterReader = new Thread(ReadMaster) { IsBackground = true };
         _masterReader.Start();
+    }
+
+    /// <summary>Plays the master after a dispatcher died: hands over a worker that served the dead one.</summary>
+    public FakeWorker Adopt(int pool, Mode mode = Mode.Serve)
+    {
+        var (mine, theirs) = FdPassing.SocketPair();
+        var w = new FakeWorker { Fd = mine, Pool = pool, Pid = Interlocked.Increment(ref _nextPid), Mode = mode };
+        Workers[pool] = w;
+        w.Start();
+        Protocol.Send(_master, new WorkerUpMessage(pool, w.Pid, Adopted: true), theirs);
+        Native.close(theirs);
+        return w;
     }
 
     private void ReadMaster()

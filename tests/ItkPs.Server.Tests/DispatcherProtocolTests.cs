@@ -111,6 +111,40 @@ public class DispatcherProtocolTests
     }
 
     [Fact]
+    public void AWorkerTakenOverFromADeadDispatcherKeepsItsConnectionsCounted()
+    {
+        // Vhost 1 allows 2 connections; a worker of pool 1 still has one open from the dead dispatcher.
+        using var h = new DispatcherHarness(2, maxClients: pool => pool == 1 ? 2 : null);
+        var w = h.Adopt(1, Mode.Hold);
+        Assert.True(SpinWait.SpinUntil(() => w.Resyncs == 1, 5000), "the new dispatcher never asked for the open connections");
+        long old = 1L << 40 | 17; // an id of incarnation 1
+        w.Send(new ClosedMessage([(5, 1)]));                   // about a connection that closed meanwhile: ignored
+        w.Send(new OpenMessage([(old, 0)]));                   // vhost index 0 is v1.test, pool 1: its own
+        w.Send(new OpenEndMessage(1));
+        Assert.True(SpinWait.SpinUntil(() => h.Status(11).Links.SingleOrDefault(l => l.Pid == w.Pid).Active == 1, 5000));
+        using var second = h.Request("v1.test");              // one slot left: passed
+        Assert.True(w.Received.TryTake(out _, 5000));
+        Assert.Equal("HTTP/1.1 503 Service Unavailable", StatusLine(h.Request("v1.test"))); // the adopted one still counts
+        w.Send(new ClosedMessage([(old, 3)]));                  // now it closes: a slot again
+        Assert.True(SpinWait.SpinUntil(() => h.Status(12).Links.Single(l => l.Pid == w.Pid).Active == 1, 5000));
+        // After the list, an unknown id is a lie again.
+        w.Send(new ClosedMessage([(4242, 1)]));
+        Assert.Equal(w.Pid, Take<WorkerUnresponsiveMessage>(h).Pid);
+    }
+
+    [Fact]
+    public void ATakenOverWorkerCannotClaimAnotherTenantsVhost()
+    {
+        using var h = new DispatcherHarness(2);
+        var w = h.Adopt(1, Mode.Hold);
+        Assert.True(SpinWait.SpinUntil(() => w.Resyncs == 1, 5000));
+        w.Send(new OpenMessage([(1L << 40, 1)]));              // vhost index 1 is v2.test, pool 2
+        var report = Take<WorkerUnresponsiveMessage>(h);
+        Assert.Equal(w.Pid, report.Pid);
+        Assert.Contains("cannot be its own", report.Reason);
+    }
+
+    [Fact]
     public void StatusOfFiveHundredPoolsComesInParts()
     {
         using var h = new DispatcherHarness(500);

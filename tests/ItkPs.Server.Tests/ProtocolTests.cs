@@ -10,6 +10,7 @@ public class ProtocolTests
     {
         { new ListenerMessage(3), Direction.MasterToDispatcher },
         { new WorkerUpMessage(7, 4242), Direction.MasterToDispatcher },
+        { new WorkerUpMessage(7, 4242, Adopted: true), Direction.MasterToDispatcher },
         { new WorkerRefusedMessage(7, 1500, "crash loop: held back"), Direction.MasterToDispatcher },
         { new WorkerGoneMessage(7, 4242), Direction.MasterToDispatcher },
         { new StatusRequestMessage(9), Direction.MasterToDispatcher },
@@ -21,6 +22,9 @@ public class ProtocolTests
         { new ConnectionMessage(long.MaxValue, 12), Direction.DispatcherToWorker },
         { new PingMessage(5), Direction.DispatcherToWorker },
         { new PongMessage(5), Direction.WorkerToDispatcher },
+        { new ResyncMessage(), Direction.DispatcherToWorker },
+        { new DrainMessage(), Direction.DispatcherToWorker },
+        { new OpenEndMessage(12), Direction.WorkerToDispatcher },
     };
 
     [Theory]
@@ -41,6 +45,8 @@ public class ProtocolTests
         Assert.Equal(closed.Connections, back.Connections);
         var links = new StatusLinksMessage(1, Enumerable.Range(1, StatusLinksMessage.MaxItems).Select(i => new LinkCounters(i, i, i, i, i)).ToArray());
         Assert.Equal(links.Links, ((StatusLinksMessage)Protocol.Decode(buffer.AsSpan(0, Protocol.Encode(links, buffer)), false, Direction.DispatcherToMaster)).Links);
+        var open = new OpenMessage(Enumerable.Range(1, OpenMessage.MaxItems).Select(i => ((long)i << 20, i)).ToArray());
+        Assert.Equal(open.Connections, ((OpenMessage)Protocol.Decode(buffer.AsSpan(0, Protocol.Encode(open, buffer)), false, Direction.WorkerToDispatcher)).Connections);
         var vhosts = new StatusVhostsMessage(1, Enumerable.Range(1, StatusVhostsMessage.MaxItems).Select(i => new VhostCounter(i, i)).ToArray());
         Assert.Equal(vhosts.Vhosts, ((StatusVhostsMessage)Protocol.Decode(buffer.AsSpan(0, Protocol.Encode(vhosts, buffer)), false, Direction.DispatcherToMaster)).Vhosts);
     }

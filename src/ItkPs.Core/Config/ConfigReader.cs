@@ -21,6 +21,7 @@ public sealed class ConfigReader
         "auth_basic_module", "mod_auth_basic.c", "authn_file_module", "mod_authn_file.c",
         "authn_core_module", "mod_authn_core.c", "authz_user_module", "mod_authz_user.c",
         "proxy_module", "mod_proxy.c", "proxy_fcgi_module", "mod_proxy_fcgi.c",
+        "itkd_module", "itkd.c", // itkd itself: <IfModule itkd.c> holds what only itkd reads
         .. Htaccess.DirectiveTable.ProvidedModules,
     ];
 
@@ -256,6 +257,13 @@ public sealed class ConfigReader
                     else Error($"RequestReadTimeout '{a}': header= needs seconds, e.g. header=20-40.");
                 }
                 return;
+            case "keepalivetimeout":
+                // Apache's: how long a kept-alive connection may sit between requests (default 5 s).
+                if (!Count(1, 1, "one number of seconds")) return;
+                if (!int.TryParse(n.Args[0], out int keep) || keep < 1) { Error($"KeepAliveTimeout '{n.Args[0]}' is not a number of seconds (1 or more)."); return; }
+                if (vh is not null) Warn("KeepAliveTimeout in a <VirtualHost>: itkd applies the server's to every vhost.");
+                else _config.KeepAliveTimeoutSeconds = keep;
+                return;
             case "servername":
                 if (!Count(1, 1, "one host name")) return;
                 string name = StripSchemeAndPort(n.Args[0]);
@@ -310,6 +318,14 @@ public sealed class ConfigReader
                 if (vh is null) { Error("NiceValue belongs in <VirtualHost>."); return; }
                 if (!int.TryParse(n.Args[0], out int nice)) { Error($"NiceValue '{n.Args[0]}' is not a number."); return; }
                 vh.Nice = nice;
+                return;
+            case "itkdidletimeout":
+                // itkd's own: how long a worker may sit without connections (Apache has no such thing;
+                // wrap it in <IfModule itkd.c> so Apache skips it).
+                if (!Count(1, 1, "one number of seconds")) return;
+                if (!int.TryParse(n.Args[0], out int idle) || idle < 1) { Error($"ItkdIdleTimeout '{n.Args[0]}' is not a number of seconds (1 or more)."); return; }
+                if (scope.Directory is not null) { Error("ItkdIdleTimeout belongs in <VirtualHost> or outside any section."); return; }
+                if (vh is not null) vh.IdleTimeoutSeconds = idle; else _config.IdleTimeoutSeconds = idle;
                 return;
         }
 

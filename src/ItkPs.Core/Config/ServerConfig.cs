@@ -114,6 +114,8 @@ public sealed class VirtualHost
     /// <summary>&lt;Directory&gt;, &lt;Files&gt; and &lt;Location&gt; blocks of this vhost, in file order.</summary>
     public List<DirectoryBlock> Directories { get; init; } = new();
     public List<DirectiveRecord> Directives { get; init; } = new();
+    /// <summary>ItkdIdleTimeout of this vhost: seconds its user's worker may sit without connections.</summary>
+    public int? IdleTimeoutSeconds { get; set; }
     /// <summary>Timeout / CGIScriptTimeout of this vhost, when it sets one.</summary>
     public int? TimeoutSeconds { get; set; }
 
@@ -188,6 +190,10 @@ public sealed class ServerConfig
     public List<DirectoryBlock> Directories { get; } = new();
     /// <summary>Timeout (and CGIScriptTimeout): how long a CGI or FastCGI script may stay silent.</summary>
     public int TimeoutSeconds { get; set; } = 60;
+    /// <summary>KeepAliveTimeout: how long a kept-alive connection may sit between requests.</summary>
+    public int KeepAliveTimeoutSeconds { get; set; } = 5;
+    /// <summary>ItkdIdleTimeout outside any vhost (else itkd's --worker-idle-timeout).</summary>
+    public int? IdleTimeoutSeconds { get; set; }
     public List<ConfigDiagnostic> Diagnostics { get; } = new();
     /// <summary>Every file that was read, main file first.</summary>
     public List<string> Files { get; } = new();

@@ -56,10 +56,10 @@ public sealed class StartItkServerCommand : ServerCmdlet
     [ValidateRange(1, 600)]
     public int TimeoutSeconds { get; set; } = 30;
 
-    /// <summary>Seconds a user's worker pool may sit idle before itkd reaps it.</summary>
+    /// <summary>Seconds a user's worker may sit without connections before itkd retires it (a cold start costs ~20 ms); ItkdIdleTimeout in the configuration, per vhost or server-wide, wins.</summary>
     [Parameter]
     [ValidateRange(1, 86400)]
-    public int WorkerIdleTimeoutSeconds { get; set; } = 300;
+    public int WorkerIdleTimeoutSeconds { get; set; } = 30;
 
     /// <summary>Workers each user's pool starts with.</summary>
     [Parameter]
