@@ -74,7 +74,9 @@ public sealed class ScriptHost(string phpProgram, int phpChildren) : IDisposable
             c.Response.StatusCode = 503;
             return default;
         }
-        var env = CgiEnvironment.Build(c, r, t, forPhp: true, passAuth: true, software);
+        // mod_php: Authorization as HTTP_AUTHORIZATION only with CGIPassAuth On (or a SetEnvIf / [E=]),
+        // the credentials always as PHP_AUTH_USER / PHP_AUTH_PW
+        var env = CgiEnvironment.Build(c, r, t, forPhp: true, passAuth: r.PerDir.Core.CgiPassAuth == true, software, phpAuth: true);
         if (pool is PhpFpmPool fpm)
         {
             if (await fpm.PhpValueAsync(plain, k =>
@@ -95,7 +97,7 @@ public sealed class ScriptHost(string phpProgram, int phpChildren) : IDisposable
     }
 
     public Task<Outcome> ProxyAsync(string socket, HttpContext c, RequestRec r, ScriptTarget t, TimeSpan timeout, int defaultStatus, string software, Action<string> log) =>
-        FastCgiAsync(_sockets.GetOrAdd(socket, s => new FastCgiSocketPool(s)), c, CgiEnvironment.Build(c, r, t, forPhp: true, passAuth: true, software), timeout, defaultStatus, log);
+        FastCgiAsync(_sockets.GetOrAdd(socket, s => new FastCgiSocketPool(s)), c, CgiEnvironment.Build(c, r, t, forPhp: true, passAuth: r.PerDir.Core.CgiPassAuth == true, software), timeout, defaultStatus, log);
 
     private static async Task<Outcome> FastCgiAsync(IFastCgiPool pool, HttpContext c, List<KeyValuePair<string, string>> env, TimeSpan timeout, int defaultStatus, Action<string> log)
     {

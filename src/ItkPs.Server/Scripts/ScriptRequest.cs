@@ -15,12 +15,14 @@ public sealed record ScriptTarget(string ScriptFile, string ScriptName, string P
 /// ap_add_cgi_vars), for a CGI program's environment and for FastCGI PARAMS alike: the client's
 /// headers as HTTP_*, the server's SERVER_* (with UseCanonicalName Off, the name and port of the
 /// Host header), the request's environment (SetEnv, SetEnvIf, RewriteRule [E=], REDIRECT_* after an
-/// internal redirect), REQUEST_URI as the client sent it. Authorization goes to CGI only with
-/// CGIPassAuth On, as in Apache; PHP is given it as mod_php gives it to PHP (PHP_AUTH_USER/PW).
+/// internal redirect), REQUEST_URI as the client sent it. Authorization goes on only with
+/// CGIPassAuth On, as in Apache (ap_add_common_vars, for CGI and mod_proxy_fcgi alike); the PHP the
+/// worker runs also gets what mod_php gives PHP whatever CGIPassAuth says: PHP_AUTH_USER and
+/// PHP_AUTH_PW (or PHP_AUTH_DIGEST) decoded from the header as php_handle_auth_data decodes it.
 /// </summary>
 public static class CgiEnvironment
 {
-    public static List<KeyValuePair<string, string>> Build(HttpContext c, RequestRec r, ScriptTarget t, bool forPhp, bool passAuth, string software)
+    public static List<KeyValuePair<string, string>> Build(HttpContext c, RequestRec r, ScriptTarget t, bool forPhp, bool passAuth, string software, bool phpAuth = false)
     {
         var x = r.X;
         var env = new HeaderTable(48);
@@ -72,9 +74,53 @@ public static class CgiEnvironment
         }
         if (c.Request.ContentLength is long length) Add("CONTENT_LENGTH", length.ToString(CultureInfo.InvariantCulture));
         Add("CONTENT_TYPE", c.Request.ContentType);
+        if (phpAuth && !env.Contains("HTTP_AUTHORIZATION") && x.HeadersIn.Get("Authorization") is { } auth)
+            foreach (var (k, v) in PhpAuthData(auth)) Add(k, v);
         // php-cgi runs only when it sees it was started by a server (cgi.force_redirect)
         if (forPhp && !env.Contains("REDIRECT_STATUS")) Add("REDIRECT_STATUS", "200");
         return env.ToList();
+    }
+
+    /// <summary>
+    /// PHP's php_handle_auth_data: "Basic" (any case) and base64 of user:password, decoded leniently
+    /// (characters outside the alphabet and padding skipped, a last partial group cut off), split at
+    /// the first ':'; else "Digest" and the rest. What PHP would derive from HTTP_AUTHORIZATION.
+    /// </summary>
+    public static IEnumerable<KeyValuePair<string, string>> PhpAuthData(string auth)
+    {
+        if (auth.Length > 6 && auth.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+        {
+            var bytes = LenientBase64(auth.AsSpan(6));
+            int colon = Array.IndexOf(bytes, (byte)':');
+            if (colon >= 0)
+            {
+                // PHP keeps C strings: a NUL in the decoded text ends the user or the password there
+                string Cut(int from, int to) { int nul = Array.IndexOf(bytes, (byte)0, from, to - from); return System.Text.Encoding.UTF8.GetString(bytes, from, (nul < 0 ? to : nul) - from); }
+                yield return new("PHP_AUTH_USER", Cut(0, colon));
+                yield return new("PHP_AUTH_PW", Cut(colon + 1, bytes.Length));
+                yield break;
+            }
+        }
+        if (auth.Length > 7 && auth.StartsWith("Digest ", StringComparison.OrdinalIgnoreCase))
+            yield return new("PHP_AUTH_DIGEST", auth[7..]);
+    }
+
+    private static byte[] LenientBase64(ReadOnlySpan<char> s)
+    {
+        var output = new List<byte>(s.Length * 3 / 4);
+        int acc = 0, bits = 0;
+        foreach (char ch in s)
+        {
+            int v = ch switch
+            {
+                >= 'A' and <= 'Z' => ch - 'A', >= 'a' and <= 'z' => ch - 'a' + 26, >= '0' and <= '9' => ch - '0' + 52,
+                '+' => 62, '/' => 63, _ => -1,
+            };
+            if (v < 0) continue;
+            acc = (acc << 6) | v; bits += 6;
+            if (bits >= 8) { bits -= 8; output.Add((byte)(acc >> bits)); acc &= (1 << bits) - 1; }
+        }
+        return output.ToArray();
     }
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> Names = new(StringComparer.OrdinalIgnoreCase);
