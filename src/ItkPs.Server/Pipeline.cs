@@ -22,6 +22,9 @@ namespace ItkPs.Server;
 public sealed class Pipeline(Snapshot snapshot, StaticFiles files, ScriptHost scripts) : IEngineHost
 {
     /// <summary>SERVER_SOFTWARE: the server's name, and that it takes Apache's configuration (applications look for "Apache" to know rewriting works).</summary>
+    /// <summary>Apache's LimitRequestBody default since 2.4.54.</summary>
+    public const long DefaultLimitRequestBody = 1L << 30;
+
     public static readonly string Banner = $"itkd/{typeof(Pipeline).Assembly.GetName().Version?.ToString(3) ?? "0"} (Apache-compatible)";
 
     private readonly TimeSpan _defaultTimeout = TimeSpan.FromSeconds(snapshot.TimeoutSeconds > 0 ? snapshot.TimeoutSeconds : 60);
@@ -122,8 +125,9 @@ public sealed class Pipeline(Snapshot snapshot, StaticFiles files, ScriptHost sc
         while (r is not null)
         {
             int status = await engine.ProcessAsync(r);
-            // LimitRequestBody: a body announced larger than the limit is refused before anything reads it
-            if (status == 0 && r.PerDir.Core.LimitRequestBody is long limit and > 0)
+            // LimitRequestBody (1 GiB unless configured, as since Apache 2.4.54; 0 = none): a body
+            // announced larger than the limit is refused before anything reads it, a chunked one when it gets there
+            if (status == 0 && (r.PerDir.Core.LimitRequestBody ?? DefaultLimitRequestBody) is long limit and > 0)
             {
                 if (request.ContentLength > limit) status = 413;
                 else if (c.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } max) max.MaxRequestBodySize = limit;
