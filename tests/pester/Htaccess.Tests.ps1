@@ -112,15 +112,16 @@ Include $Base/vhosts-apache.conf
     function Invoke-CaseRequest([int] $Port, [int] $Index, [hashtable] $Req) {
         $name = 'c{0:D3}.test' -f $Index
         $hdr = Join-Path $Base "h-$Port.txt"; $body = Join-Path $Base "b-$Port.txt"
+        $target = $Req.Path -replace '\{ROOT\}', (Join-Path "$Base/www" ('c{0:D3}' -f $Index)) -replace '\{PRIVATE\}', "$Base/private"
         $a = @('-s', '--path-as-is', '-o', $body, '-D', $hdr, '-w', '%{http_code}', '--max-time', '20')
-        if ($Req.AbsoluteForm) { $a += @('--request-target', "http://$name$($Req.Path)", '-H', 'Host: c000.test') } else { $a += @('-H', "Host: $name") }
+        if ($Req.AbsoluteForm) { $a += @('--request-target', "http://$name$target", '-H', 'Host: c000.test') } else { $a += @('-H', "Host: $name") }
         foreach ($h in @($Req.Headers)) { if ($h) { $a += @('-H', $h) } }
         if ($Req.User) { $a += @('-u', $Req.User) }
         switch ($Req.Method) {
             'HEAD' { $a += '-I' }
             'POST' { $a += @('-X', 'POST', '--data-binary', $Req.Data) }
         }
-        $status = [int](& curl @a "http://127.0.0.1:$Port$(if ($Req.AbsoluteForm) { '/' } else { $Req.Path })")
+        $status = [int](& curl @a "http://127.0.0.1:$Port$(if ($Req.AbsoluteForm) { '/' } else { $target })")
         $headers = @{}
         foreach ($line in (Get-Content $hdr -ErrorAction SilentlyContinue)) {
             if ($line -match '^([^:\s]+):\s?(.*)$') { $k = $Matches[1].ToLowerInvariant(); $headers[$k] = @($headers[$k]) + $Matches[2].TrimEnd() | Where-Object { $null -ne $_ } }

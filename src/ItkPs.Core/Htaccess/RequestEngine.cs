@@ -142,7 +142,7 @@ public sealed class RequestEngine : IRewriteHost
             }
             string? oargs = r.Args;
             r.Filename = r.Uri;
-            var outcome = _rewrite.ApplyList(r, rw.Rules, null);
+            var outcome = _rewrite.ApplyList(r, rw.Rules, null, out var lastSub);
             if (outcome == RewriteEngine.Outcome.Status) { int n = r.Status; r.Status = 200; return n; }
             if (outcome != RewriteEngine.Outcome.None)
             {
@@ -159,7 +159,7 @@ public sealed class RequestEngine : IRewriteHost
                     if (!f.StartsWith('/')) return 400;
                     bool reduced = r.Notes.Contains("mod_rewrite_uri_reduced");
                     // a path whose first segment exists in the file system is one; otherwise it is a URL-path under the DocumentRoot
-                    if (reduced || !FirstSegmentExists(f)) r.Filename = (_vh.DocumentRoot == "/" ? "" : _vh.DocumentRoot) + f;
+                    if (reduced || !PrefixStat(f, lastSub)) r.Filename = (_vh.DocumentRoot == "/" ? "" : _vh.DocumentRoot) + f;
                     return 0;
                 }
             }
@@ -186,11 +186,20 @@ public sealed class RequestEngine : IRewriteHost
         return 0;
     }
 
-    private static bool FirstSegmentExists(string path)
+    /// <summary>
+    /// mod_rewrite's prefix_stat: whether a vhost rule's result is a file-system path (its first
+    /// segment exists) rather than a URL-path under the DocumentRoot. Since Apache 2.4.60
+    /// (CVE-2024-38475) a first segment that came from a back-reference or a variable counts only
+    /// when the rule says [UnsafePrefixStat], when the substitution itself starts with that segment,
+    /// or when the whole path is under the DocumentRoot.
+    /// </summary>
+    private bool PrefixStat(string path, RewriteRuleEntry? lastSub)
     {
         int slash = path.IndexOf('/', 1);
         string first = slash < 0 ? path : path[..slash];
-        return Syscall.stat(first, out _) == 0;
+        if (FileStat.Of(first).Kind == FileKind.None) return false;
+        if (lastSub is null || lastSub.Flags.HasFlag(RuleFlags.UnsafePrefixStat)) return true;
+        return lastSub.Output.StartsWith(first, StringComparison.Ordinal) || path.StartsWith(_vh.DocumentRoot, StringComparison.Ordinal);
     }
 
     /// <summary>The rewrite result is a URL: escape it (unless [NE]), add the query and answer with the rule's redirect status.</summary>

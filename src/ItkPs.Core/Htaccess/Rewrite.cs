@@ -358,8 +358,12 @@ public sealed class RewriteEngine(IRewriteHost host)
     }
 
     /// <summary>Applies a rule list; <paramref name="perDir"/> is the directory prefix in per-directory context, null in the vhost's.</summary>
-    public Outcome ApplyList(RequestRec r, IReadOnlyList<RewriteRuleEntry> rules, string? perDir)
+    public Outcome ApplyList(RequestRec r, IReadOnlyList<RewriteRuleEntry> rules, string? perDir) => ApplyList(r, rules, perDir, out _);
+
+    /// <summary>As above; <paramref name="lastSub"/> is the last rule that substituted (mod_rewrite's lastsub, for prefix_stat).</summary>
+    public Outcome ApplyList(RequestRec r, IReadOnlyList<RewriteRuleEntry> rules, string? perDir, out RewriteRuleEntry? lastSub)
     {
+        lastSub = null;
         var ctx = new Ctx { R = r, PerDir = perDir };
         var changed = Outcome.None;
         int round = 1;
@@ -380,7 +384,7 @@ public sealed class RewriteEngine(IRewriteHost host)
                 }
                 if (ctx.Vary.Count > 0) r.HeadersOut.Merge("Vary", string.Join(", ", ctx.Vary));
                 if (rc == 3 || p.Flags.HasFlag(RuleFlags.Status)) return Outcome.Status;
-                if (rc != 2) changed = p.Flags.HasFlag(RuleFlags.NoEscape) ? Outcome.ChangedNoEscape : Outcome.Changed;
+                if (rc != 2) { changed = p.Flags.HasFlag(RuleFlags.NoEscape) ? Outcome.ChangedNoEscape : Outcome.Changed; lastSub = p; }
                 if (p.Flags.HasFlag(RuleFlags.PassThrough))
                 {
                     r.Filename = "passthrough:" + r.Filename;
