@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the tests and the demo use: real Apache + mpm-itk (and mod_php) as the
 # reference, rpm tooling, php-cgi and php-fpm, wrk and curl for load and probes, MariaDB and the
-# DokuWiki, WordPress and MediaWiki packages (their .htaccess files, and real sites under both servers). Extra package names given as
-# arguments are installed too (the benchmark adds nginx and mod_php). A no-op when all are installed.
+# DokuWiki, WordPress and MediaWiki packages (their .htaccess files, and real sites under both
+# servers). Extra package names given as arguments are installed too (the benchmark adds nginx and
+# slowhttptest). A no-op when all are installed.
 set -euo pipefail
 packages=(apache2 libapache2-mpm-itk rpm php-cgi php-fpm wrk curl patch gcc make cpio
           # .htaccess, PHP settings and real applications under both servers (Htaccess, Apps tests)
