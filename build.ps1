@@ -13,8 +13,10 @@
              RSS with two busy users, the first request to a cold pool, the PHP hello page
              against Apache + mpm-itk + mod_php and nginx + php-fpm (bench/php-bench.sh), the
              cost of a tenant with 10/100/500/1000 tenants (bench/tenants.sh), slow or idle
-             clients against one tenant while another is measured (bench/slowloris.sh), and
-             HTTPS/HTTP/2 against nginx and Apache + mpm-itk + mod_ssl (bench/tls-bench.sh).
+             clients against one tenant while another is measured (bench/slowloris.sh),
+             HTTPS/HTTP/2 against nginx and Apache + mpm-itk + mod_ssl (bench/tls-bench.sh), and what
+             .htaccess costs: AllowOverride None against All, and WordPress through its
+             permalinks, for both servers (bench/htaccess-bench.sh).
     Package  publishes the staged module with Publish-PSResource to the folder repository
              out/repository (out/repository/ItkPs.<version>.nupkg), ready for Install-PSResource.
 .EXAMPLE
@@ -165,6 +167,8 @@ function Invoke-Bench {
     # HTTPS and HTTP/2: handshakes, keep-alive over TLS and h2 against nginx and Apache + mod_ssl
     & bash (Join-Path $Root 'bench/tls-bench.sh') (Join-Path $ModuleOut 'itkd/itkd')
     if ($LASTEXITCODE -ne 0) { throw "TLS bench failed ($LASTEXITCODE)" }
+    & bash (Join-Path $Root 'bench/htaccess-bench.sh') (Join-Path $ModuleOut 'itkd/itkd')
+    if ($LASTEXITCODE -ne 0) { throw ".htaccess bench failed ($LASTEXITCODE)" }
 }
 
 function Invoke-Package {

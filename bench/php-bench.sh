@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The same PHP page, one run, loopback only, bounded: itkd (php-cgi over FastCGI, as the vhost
+# The same PHP page, one run, loopback only, bounded: itkd (its per-user php-fpm over FastCGI, as the vhost
 # user) against Apache + mpm-itk + mod_php (PHP inside the forked, setuid Apache child) and
 # nginx + php-fpm pools of the vhost user (4 children each), once as Debian's snippets set it up (a
 # FastCGI connection per request) and once tuned (kept-alive FastCGI connections through an

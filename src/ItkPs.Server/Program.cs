@@ -17,8 +17,12 @@ public static class Program
         var idle = new Option<int>("--worker-idle-timeout") { Description = "Seconds a worker may sit without connections before it is retired (ItkdIdleTimeout in the configuration, per vhost or server-wide, wins).", DefaultValueFactory = _ => 30 };
         var minWorkers = new Option<int>("--min-workers") { Description = "Workers a user's pool starts with.", DefaultValueFactory = _ => 1 };
         var maxWorkers = new Option<int>("--max-workers") { Description = "Workers a busy user's pool may grow to.", DefaultValueFactory = _ => 1 };
-        var phpCgi = new Option<string>("--php-cgi") { Description = "The php-cgi program each worker starts for PHP.", DefaultValueFactory = _ => "/usr/bin/php-cgi" };
-        var phpChildren = new Option<int>("--php-children") { Description = "php-cgi processes per worker (started on its first PHP request).", DefaultValueFactory = _ => 4 };
+        var phpCgi = new Option<string>("--php", "--php-cgi")
+        {
+            Description = "The PHP each worker runs as its user: php-fpm (per-request php_value, the default when installed) or php-cgi.",
+            DefaultValueFactory = _ => DefaultPhp(),
+        };
+        var phpChildren = new Option<int>("--php-children") { Description = "PHP processes per worker: php-fpm's pm.max_children, or php-cgi children.", DefaultValueFactory = _ => 4 };
         var dispatcherUser = new Option<string>("--dispatcher-user") { Description = "The dispatcher's own system account, which no vhost may use (created when missing).", DefaultValueFactory = _ => "itkd" };
         var role = new Option<string>("--role") { Hidden = true, DefaultValueFactory = _ => "master" };
         var pool = new Option<int>("--pool") { Hidden = true, DefaultValueFactory = _ => -1 };
@@ -53,5 +57,12 @@ public static class Program
             }
         });
         return root.Parse(args).Invoke();
+    }
+
+    /// <summary>The newest installed php-fpm (it takes mod_php's per-directory settings per request); php-cgi when there is none.</summary>
+    private static string DefaultPhp()
+    {
+        var fpm = Directory.Exists("/usr/sbin") ? Directory.GetFiles("/usr/sbin", "php-fpm*").Order(StringComparer.Ordinal).LastOrDefault() : null;
+        return fpm ?? "/usr/bin/php-cgi";
     }
 }

@@ -1,7 +1,8 @@
+using System.Globalization;
 using ItkPs.Core.Config;
 using ItkPs.Core.Hosting;
+using ItkPs.Core.Htaccess;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.StaticFiles;
 using Microsoft.Net.Http.Headers;
 using Mono.Unix.Native;
 
@@ -10,31 +11,31 @@ namespace ItkPs.Server;
 /// <summary>
 /// Static files for one vhost, read with the worker's (the vhost user's) own permissions: the
 /// kernel decides what may be opened. Range, ETag/Last-Modified and conditional GET and HEAD
-/// come from ASP.NET's file result; status codes follow Apache: .ht* 403, EACCES 403,
-/// missing 404, a directory without an index 403, a directory without its slash 301.
+/// come from ASP.NET's file result; the type, encoding and language are those the request engine
+/// found (mod_mime: no Content-Type when the extension is unknown, as Apache 2.4), and the ETag
+/// has FileETag's parts, weak while the file is less than a second old (as Apache makes it).
 /// </summary>
 public sealed class StaticFiles
 {
-    private readonly FileExtensionContentTypeProvider _types = LoadMimeTypes();
     private static readonly HashSet<string> KnownMethods = ["PUT", "DELETE", "CONNECT", "TRACE", "PATCH", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK"];
 
-    /// <summary>/etc/mime.types as Apache's TypesConfig reads it, over ASP.NET's built-in table.</summary>
-    private static FileExtensionContentTypeProvider LoadMimeTypes()
+    /// <summary>Apache's ETag: the FileETag parts (inode, size, mtime in microseconds) in hex, weak when the file changed within the last second.</summary>
+    public static string? ETag(FileStat st, ETagBits bits, DateTime requestStart)
     {
-        var provider = new FileExtensionContentTypeProvider();
-        const string file = "/etc/mime.types";
-        if (!File.Exists(file)) return provider;
-        foreach (var line in File.ReadLines(file))
-        {
-            if (line.StartsWith('#')) continue;
-            var parts = line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
-            for (int i = 1; i < parts.Length; i++) provider.Mappings["." + parts[i]] = parts[0];
-        }
-        return provider;
+        if (bits == ETagBits.None) return null;
+        long mtimeUs = st.MtimeSec * 1_000_000 + st.MtimeNsec / 1000;
+        long nowUs = (requestStart - DateTime.UnixEpoch).Ticks / 10;
+        var parts = new List<string>(3);
+        if (bits.HasFlag(ETagBits.Inode)) parts.Add(st.Inode.ToString("x", CultureInfo.InvariantCulture));
+        if (bits.HasFlag(ETagBits.Size)) parts.Add(st.Size.ToString("x", CultureInfo.InvariantCulture));
+        if (bits.HasFlag(ETagBits.MTime)) parts.Add(mtimeUs.ToString("x", CultureInfo.InvariantCulture));
+        string weak = nowUs - mtimeUs > 1_000_000 ? "" : "W/";
+        return $"{weak}\"{string.Join('-', parts)}\"";
     }
 
     /// <summary>Serves a regular file the pipeline has found (and the kernel let it stat).</summary>
-    public async Task ServeAsync(HttpContext context, string path, Stat st)
+    public async Task ServeAsync(HttpContext context, string path, FileStat st, string? contentType, ETagBits etagBits,
+        string? encoding, string? language, bool plain, DateTime requestStart)
     {
         var request = context.Request;
         var response = context.Response;
@@ -46,30 +47,30 @@ public sealed class StaticFiles
             response.StatusCode = HttpMethods.IsOptions(request.Method) ? 200 : KnownMethods.Contains(request.Method) ? 405 : 501;
             return;
         }
-        var modified = DateTimeOffset.FromUnixTimeSeconds(st.st_mtime);
-        // Apache's ETag shape: size and mtime (microseconds) in hex.
-        string etagText = $"\"{st.st_size:x}-{st.st_mtime * 1_000_000 + st.st_mtime_nsec / 1000:x}\"";
-        string contentType = _types.TryGetContentType(path, out var t) ? t : "application/octet-stream";
+        var modified = DateTimeOffset.FromUnixTimeSeconds(st.MtimeSec);
+        string? etagText = ETag(st, etagBits, requestStart);
+        if (encoding is not null) response.Headers.ContentEncoding = encoding;
+        if (language is not null) response.Headers.ContentLanguage = language;
 
-        if (st.st_size <= SmallFile && IsPlain(request))
+        if (st.Size <= SmallFile && (plain || IsPlain(request)))
         {
             // A small file asked for whole and unconditionally (most requests): one read, here,
             // from the page cache, and one write with its length; no stream, no thread-pool read.
-            byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent((int)Math.Max(1, st.st_size));
+            byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent((int)Math.Max(1, st.Size));
             try
             {
                 int length;
                 try
                 {
                     using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-                    length = RandomAccess.Read(handle, buffer.AsSpan(0, (int)st.st_size), 0);
+                    length = RandomAccess.Read(handle, buffer.AsSpan(0, (int)st.Size), 0);
                 }
                 catch (UnauthorizedAccessException) { response.StatusCode = 403; return; }
                 catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { response.StatusCode = 404; return; }
-                response.ContentType = contentType;
+                if (contentType is not null) response.ContentType = contentType;
                 response.ContentLength = length;
                 response.Headers.AcceptRanges = "bytes";
-                response.Headers.ETag = etagText;
+                if (etagText is not null) response.Headers.ETag = etagText;
                 response.Headers.LastModified = modified.ToString("R");
                 if (!HttpMethods.IsHead(request.Method)) await response.Body.WriteAsync(buffer.AsMemory(0, length));
             }
@@ -81,11 +82,22 @@ public sealed class StaticFiles
         try
         {
             stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1,
-                st.st_size > SmallFile ? FileOptions.SequentialScan : FileOptions.None);
+                st.Size > SmallFile ? FileOptions.SequentialScan : FileOptions.None);
         }
         catch (UnauthorizedAccessException) { response.StatusCode = 403; return; }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { response.StatusCode = 404; return; }
-        await TypedResults.Stream(stream, contentType, null, modified, new EntityTagHeaderValue(etagText), enableRangeProcessing: true).ExecuteAsync(context);
+        if (plain)
+        {
+            // an error document: the whole file with the error's status, no ranges or validators
+            await using (stream)
+            {
+                if (contentType is not null) response.ContentType = contentType;
+                response.ContentLength = stream.Length;
+                if (!HttpMethods.IsHead(request.Method)) await stream.CopyToAsync(response.Body);
+            }
+            return;
+        }
+        await TypedResults.Stream(stream, contentType, null, modified, etagText is null ? null : EntityTagHeaderValue.Parse(etagText), enableRangeProcessing: true).ExecuteAsync(context);
     }
 
     private const long SmallFile = 64 * 1024;

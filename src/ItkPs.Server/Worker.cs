@@ -101,6 +101,14 @@ public sealed class Worker(int poolId)
         {
             k.AddServerHeader = false;
             k.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(snapshot.KeepAliveTimeoutSeconds); // KeepAliveTimeout, Apache's default 5 s
+            // LimitRequestLine/FieldSize/Fields/Body are the pipeline's (Apache's answers); Kestrel's own only bound the worst case
+            var (line, fieldSize, fieldCount) = Pipeline.MaxLimits(snapshot);
+            k.Limits.MaxRequestLineSize = line + 2;
+            k.Limits.MaxRequestHeaderCount = Math.Max(1000, fieldCount * 10);
+            k.Limits.MaxRequestHeadersTotalSize = (fieldCount + 1) * (fieldSize + 2) + line + 2;
+            k.Limits.MaxRequestBodySize = null;
+            // "GET http://b.test/x" with "Host: a.test" is for b.test (RFC 9112 3.2.2), as Apache routes it
+            k.AllowHostHeaderOverride = true;
             // One endpoint per kind of passed connection; the counting middleware is outermost, so
             // a connection is reported closed whatever happened inside (a failed handshake too).
             ConnectionDelegate Tracked(ConnectionDelegate next) => async connection =>

@@ -128,7 +128,7 @@ public class RequestPolicyTests
     public void WhatItkdDoesNotRunIsSaidWithTheLine()
     {
         using var dir = new TempDir();
-        string file = dir.Write("v.conf", "<VirtualHost *:80>\nServerName x\n<Directory /x>\nRequire ip 10.0.0.0/8\nAuthType Digest\nSetHandler server-status\nAddHandler cgi-script\n</Directory>\n</VirtualHost>\n");
+        string file = dir.Write("v.conf", "<VirtualHost *:80>\nServerName x\n<Directory /x>\nRequire host example.com\nAuthType Digest\nSetHandler server-status\nAddHandler cgi-script\n</Directory>\n</VirtualHost>\n");
         var d = new ConfigReader().ReadFiles("main", [file]).Diagnostics;
         Assert.Contains(d, x => x.Severity == DiagnosticSeverity.Warning && x.Line == 4 && x.Message.Contains("never grants access"));
         Assert.Contains(d, x => x.Severity == DiagnosticSeverity.Warning && x.Line == 5 && x.Message.Contains("Basic only"));

@@ -1,5 +1,5 @@
-# Site code runs as the site's user: PHP (php-cgi over FastCGI, and a php-fpm pool), CGI, and
-# Basic auth from an .htpasswd only that user can read. Real php-cgi, php-fpm, htpasswd,
+# Site code runs as the site's user: PHP (the worker's own php-fpm, and an existing php-fpm pool),
+# CGI, and Basic auth from an .htpasswd only that user can read. Real php-fpm, htpasswd,
 # Apache + mpm-itk, real users; loopback only; every process started here is stopped by pid.
 BeforeAll {
     Import-Module $env:ITKPS_MODULE_PATH -Force
@@ -140,9 +140,11 @@ pm.max_children = 2
     function Get-Body([string] $HostHeader, [string] $Path, [string[]] $Extra = @(), [int] $P = $Port) {
         (& curl -s --max-time 30 -H "Host: $HostHeader" @Extra "http://127.0.0.1:$P$Path") -join "`n"
     }
+    # The php-fpm processes (master and children) running as a tenant: the worker's own PHP.
     function Get-PhpChild([string] $User) {
-        @(Get-Process php-cgi* -ErrorAction SilentlyContinue | Where-Object { (Get-Content "/proc/$($_.Id)/status" -ErrorAction SilentlyContinue) -match "^Uid:\s+$($Uid[$User])\s" })
+        @(Get-Process php-fpm* -ErrorAction SilentlyContinue | Where-Object { (Get-Content "/proc/$($_.Id)/status" -ErrorAction SilentlyContinue) -match "^Uid:\s+$($Uid[$User])\s" })
     }
+    function Get-PhpMaster([string] $User) { @(Get-PhpChild $User | Where-Object { (Get-Content "/proc/$($_.Id)/cmdline" -Raw) -match 'master process' }) }
 }
 
 AfterAll {
@@ -170,16 +172,22 @@ Describe 'PHP runs as the vhost''s user' {
         $out | Should -Match '(?m)^other=.*Permission denied'
     }
 
-    It 'no php process runs as root, and the php-cgi children are the worker''s, as itkt-a' {
+    It 'no php process runs as root, and the php-fpm master is the worker''s child and its children its own, all as itkt-a' {
         $all = @(Get-Process php-cgi*, php-fpm* -ErrorAction SilentlyContinue)
-        $children = @(Get-PhpChild 'a')
-        $children.Count | Should -Be 3 -Because 'Start-ItkServer -PhpChildren 3'
+        $master = @(Get-PhpMaster 'a')
+        $master.Count | Should -Be 1 -Because 'one php-fpm per worker (no php_admin_value sets here)'
         $worker = (Get-ItkServer -ControlSocket $Sock).Pools | Where-Object User -eq 'itkt-a'
-        foreach ($c in $children) {
+        (Get-Content "/proc/$($master[0].Id)/status" | Where-Object { $_ -match '^PPid:' }) -replace '\D', '' | Should -BeIn $worker.WorkerPids
+        $children = @(Get-PhpChild 'a' | Where-Object Id -ne $master[0].Id)
+        $children.Count | Should -BeGreaterThan 0 -Because 'pm = ondemand started children for the requests so far'
+        $children.Count | Should -BeLessOrEqual 3 -Because 'Start-ItkServer -PhpChildren 3 is pm.max_children'
+        foreach ($c in @($master) + $children) {
             $status = Get-Content "/proc/$($c.Id)/status"
-            ($status -match '^PPid:') -replace '\D', '' | Should -BeIn $worker.WorkerPids
+            if ($c.Id -ne $master[0].Id) { ($status -match '^PPid:') -replace '\D', '' | Should -Be "$($master[0].Id)" }
             ($status -match '^Uid:') -split '\s+' | Select-Object -Skip 1 | Should -Be @("$($Uid.a)", "$($Uid.a)", "$($Uid.a)", "$($Uid.a)")
             ($status -match '^NoNewPrivs:') | Should -Match '1$'
+            # stdin is /dev/null: php-fpm holds no pipe or terminal of the worker's on it
+            (readlink "/proc/$($c.Id)/fd/0") | Should -Be '/dev/null'
         }
         foreach ($p in $all | Where-Object { $_.Id -ne $Fpm.Id }) {
             (Get-Content "/proc/$($p.Id)/status" -ErrorAction SilentlyContinue) -match '^Uid:' | Should -Not -Match '^Uid:\s+0\s' -Because "$($p.Name) $($p.Id)"
@@ -196,7 +204,8 @@ Describe 'PHP runs as the vhost''s user' {
         $out | Should -Match '(?m)^REQUEST_METHOD=GET$'
         $out | Should -Match '(?m)^QUERY_STRING=x=1&y=2$'
         $out | Should -Match '(?m)^HTTPS=\(unset\)$'
-        $out | Should -Match "(?m)^SERVER_PORT=$Port$"
+        # UseCanonicalName Off, as Apache: the port of the Host header, 80 when it names none
+        $out | Should -Match "(?m)^SERVER_PORT=80$"
         $out | Should -Match '(?m)^REQUEST_URI=/env.php/extra/path\?x=1&y=2$'
         $out | Should -Match '(?m)^HTTP_X_TEST=hello$'
     }
@@ -239,10 +248,12 @@ Describe 'PHP runs as the vhost''s user' {
         $h -match '^X-From: php' | Should -Not -BeNullOrEmpty
     }
 
-    It 'starts a killed php-cgi child again and keeps serving' {
+    It 'starts a killed php-fpm again, ends the children it left, and keeps serving' {
         $before = @(Get-PhpChild 'a')
-        kill -KILL $before[0].Id
-        Wait-Until { $now = @(Get-PhpChild 'a'); $now.Count -eq 3 -and ($now.Id -notcontains $before[0].Id) } -What 'the child to be started again'
+        $master = @(Get-PhpMaster 'a')[0]
+        kill -KILL $master.Id
+        Wait-Until { $now = @(Get-PhpMaster 'a'); $now.Count -eq 1 -and $now[0].Id -ne $master.Id } -What 'php-fpm to be started again'
+        Wait-Until { -not (Get-PhpChild 'a' | Where-Object { $before.Id -contains $_.Id }) } -What 'the old children to end'
         $codes = 1..20 | ForEach-Object { Get-HttpStatus $Port 'a.itkt.test' '/whoami.php' }
         $codes | Should -Not -Contain 0
         ($codes | Where-Object { $_ -ne 200 }) | Should -BeNullOrEmpty
@@ -375,15 +386,17 @@ Include $Root/vhosts.d/*.conf
     }
 }
 
-Describe 'php-cgi children end with their worker' {
-    It 'kill -9 of the worker takes its php-cgi children with it' {
+Describe 'php-fpm ends with its worker' {
+    It 'kill -9 of the worker takes its php-fpm and php-fpm''s children with it' {
         $null = Get-Body 'a.itkt.test' '/whoami.php'
         $children = @(Get-PhpChild 'a')
         $children.Count | Should -BeGreaterThan 0
         $worker = ((Get-ItkServer -ControlSocket $Sock).Pools | Where-Object User -eq 'itkt-a').WorkerPids
         foreach ($w in $worker) { kill -KILL $w }
-        Wait-Until { -not (Get-PhpChild 'a' | Where-Object { $children.Id -contains $_.Id }) } -What 'the orphaned php-cgi children to end'
-        Get-Body 'a.itkt.test' '/whoami.php' | Should -Match "(?m)^uid=$($Uid.a)$" -Because 'the next request starts a new worker and new children'
+        # php-fpm makes itself a session leader, out of the worker's process group: the user's
+        # next worker ends it as it starts (the next request starts one)
+        Get-Body 'a.itkt.test' '/whoami.php' | Should -Match "(?m)^uid=$($Uid.a)$" -Because 'the next request starts a new worker and a new php-fpm'
+        Wait-Until { -not (Get-PhpChild 'a' | Where-Object { $children.Id -contains $_.Id }) } -What 'the killed worker''s php-fpm processes to end'
         # the killed worker's socket directory is removed by the next one (as the same user)
         $dirs = @(Get-ChildItem ([IO.Path]::GetTempPath()) -Directory -Filter "itkd-php-$($Uid.a)-*")
         $dirs.Name | Should -Not -Contain "itkd-php-$($Uid.a)-$($worker[0])"
@@ -391,10 +404,10 @@ Describe 'php-cgi children end with their worker' {
         $dirs.Name | Should -Be @("itkd-php-$($Uid.a)-$($new[0])")
     }
 
-    It 'Stop-ItkServer leaves no php-cgi of the tenants behind' {
+    It 'Stop-ItkServer leaves no php-fpm of the tenants behind' {
         Stop-ItkServer -ControlSocket $Sock -Confirm:$false
         Wait-Until { -not (Get-Process -Id $Server.Pid -ErrorAction SilentlyContinue) } -What 'itkd to stop'
-        Wait-Until { (Get-PhpChild 'a').Count -eq 0 } -What 'php-cgi of itkt-a to end'
+        Wait-Until { (Get-PhpChild 'a').Count -eq 0 } -What 'php-fpm of itkt-a to end'
         Get-ChildItem ([IO.Path]::GetTempPath()) -Directory -Filter "itkd-php-$($Uid.a)-*" | Should -BeNullOrEmpty
     }
 }

@@ -164,7 +164,8 @@ Describe 'Logs' {
         $line = Select-String -Path "$Logs/a-access.log" -Pattern 'itkt-agent' | Select-Object -Last 1
         $line.Line | Should -Match '^127\.0\.0\.1 - - \[\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "GET /page\.txt\?x=1 HTTP/1\.1" 200 17 "http://ref\.example/" "itkt-agent"$'
         Wait-Until { (Test-Path "$Logs/a-error.log") -and (Select-String -Path "$Logs/a-error.log" -Pattern 'missing.html' -Quiet) } -What 'the error log'
-        (Select-String -Path "$Logs/a-error.log" -Pattern 'missing.html').Line | Should -Match 'file does not exist: /missing\.html'
+        # Apache's words and its AH number, with the file system path
+        (Select-String -Path "$Logs/a-error.log" -Pattern 'missing.html').Line | Should -Match 'AH00128: File does not exist: \S*/missing\.html'
         (& stat -c '%U' "$Logs/a-access.log") | Should -Be 'root'
         (Invoke-AsUser 'itkt-a' @('sh', '-c', "echo forged >> $Logs/a-access.log")).ExitCode | Should -Not -Be 0 -Because 'a tenant cannot forge its own log'
         Test-Path "$Logs/b-access.log" | Should -BeFalse

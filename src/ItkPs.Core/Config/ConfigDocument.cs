@@ -25,6 +25,11 @@ public sealed class ConfigEntry
     /// <summary>Directive or section name as written (case kept); empty for blanks and comments.</summary>
     public string Name { get; }
     public IReadOnlyList<string> Args { get; }
+    /// <summary>
+    /// The logical line without its leading white space (continuations joined), for directives that
+    /// read their arguments themselves (RewriteRule, &lt;If&gt;) instead of by the usual word rules.
+    /// </summary>
+    public string Text { get; init; } = "";
 
     /// <summary>The leading white space of the entry, reused when a neighbour is written.</summary>
     public string Indent => Raw[..(Raw.Length - Raw.TrimStart(' ', '\t').Length)];
@@ -147,7 +152,7 @@ public sealed class ConfigDocument
             if (tokenError is not null) Error(tokenError);
             if (words.Count == 0) { Error($"'{content}' has no directive name."); words.Add(""); }
             var node = new ConfigNode(
-                new ConfigEntry(section ? EntryKind.SectionStart : EntryKind.Directive, raw, firstLine, words[0], words.Skip(1).ToArray()),
+                new ConfigEntry(section ? EntryKind.SectionStart : EntryKind.Directive, raw, firstLine, words[0], words.Skip(1).ToArray()) { Text = inner },
                 path);
             entries.Add(node.Start);
             (open.Count > 0 ? open.Peek().Children : roots).Add(node);

@@ -23,6 +23,7 @@ public sealed class ConfigReader
         "proxy_module", "mod_proxy.c", "proxy_fcgi_module", "mod_proxy_fcgi.c",
         "ssl_module", "mod_ssl.c", "http2_module", "mod_http2.c",
         "itkd_module", "itkd.c", // itkd itself: <IfModule itkd.c> holds what only itkd reads
+        .. Htaccess.DirectiveTable.ProvidedModules,
     ];
 
     private static readonly HashSet<string> ServerOnly = new(StringComparer.OrdinalIgnoreCase)
@@ -30,7 +31,12 @@ public sealed class ConfigReader
 
     /// <summary>Directives read in a vhost or &lt;Directory&gt; and kept for the server to apply.</summary>
     private static readonly HashSet<string> Recorded = new(StringComparer.OrdinalIgnoreCase)
-    { "Options", "AllowOverride", "Require", "ScriptAlias", "AddHandler", "SetHandler", "AuthType", "AuthName", "AuthUserFile" };
+    { "Options", "AllowOverride", "Require", "ScriptAlias", "AddHandler", "SetHandler", "AuthType", "AuthName", "AuthUserFile",
+      "LimitRequestLine", "LimitRequestFieldSize", "LimitRequestFields" };
+
+    /// <summary>Directives of the request engine's table (mod_rewrite, mod_headers, php_value…), recorded wherever they may appear.</summary>
+    private static bool IsPerRequest(string name) => Recorded.Contains(name)
+        || (Htaccess.DirectiveTable.Find(name) is { } d && !Htaccess.DirectiveTable.ServerLevel.Contains(d.Section ? "<" + d.Name : d.Name, StringComparer.OrdinalIgnoreCase));
 
     private readonly HashSet<string> _modules;
     private readonly Stack<string> _including = new();
@@ -62,6 +68,7 @@ public sealed class ConfigReader
             if (vh.DirectoryIndex.Count == 0) vh.DirectoryIndex = _config.DirectoryIndex;
             InheritTls(vh);
         }
+        Validate();
         return _config;
     }
 
@@ -77,6 +84,7 @@ public sealed class ConfigReader
             if (vh.DirectoryIndex.Count == 0) vh.DirectoryIndex = _config.DirectoryIndex;
             InheritTls(vh);
         }
+        Validate();
         return _config;
     }
 
@@ -132,7 +140,7 @@ public sealed class ConfigReader
             Error($"{n.Name} takes {what}; found {n.Args.Count} argument(s).");
             return false;
         }
-        var record = new DirectiveRecord(n.Name, n.Args, n.File, n.Line);
+        var record = new DirectiveRecord(n.Name, n.Args, n.File, n.Line) { RawArgs = RawArgs(n) };
         var vh = scope.Vhost;
         if (vh is not null && scope.Directory is null && !n.IsSection) vh.Given[n.Name] = record;
 
@@ -341,10 +349,18 @@ public sealed class ConfigReader
                 return;
         }
 
-        if (Recorded.Contains(n.Name) && !n.IsSection)
+        if (n.IsSection && Htaccess.DirectiveTable.Find(n.Name) is { Section: true })
         {
-            if (n.Is("AllowOverride") && !(n.Args.Count == 1 && n.Args[0].Equals("None", StringComparison.OrdinalIgnoreCase)))
-                Warn($"AllowOverride {string.Join(' ', n.Args)}: itkd never reads .htaccess files; only 'AllowOverride None' has the same effect under both servers.");
+            // <If>, <RequireAll|Any|None>, <Limit>: kept with their directives for the request engine
+            var section = record with { Children = Children(n.Children) };
+            if (scope.Directory is not null) scope.Directory.Directives.Add(section);
+            else if (vh is not null) vh.Directives.Add(section);
+            else _config.Directives.Add(section);
+            return;
+        }
+
+        if (IsPerRequest(n.Name) && !n.IsSection)
+        {
             if (!CheckRecorded(n, Warn, Error)) return;
             if (scope.Directory is null && (n.Is("Require") || n.Name.StartsWith("Auth", StringComparison.OrdinalIgnoreCase)))
                 Warn($"{n.Name} outside <Directory>/<Location>: itkd applies it to the whole {(vh is null ? "server" : "vhost")}, but Apache refuses it here; wrap it in <Location \"/\">.");
@@ -469,6 +485,39 @@ public sealed class ConfigReader
         }
     }
 
+    private static string RawArgs(ConfigNode n) => n.Start.Text.Length > n.Name.Length ? n.Start.Text[n.Name.Length..].Trim() : "";
+
+    /// <summary>A section's directives as records, &lt;IfModule&gt; inside decided with the loaded modules.</summary>
+    private List<DirectiveRecord> Children(IEnumerable<ConfigNode> nodes)
+    {
+        var list = new List<DirectiveRecord>();
+        foreach (var c in nodes)
+        {
+            if (c.IsSection && c.Is("IfModule") && c.Args.Count == 1)
+            {
+                string m = c.Args[0];
+                bool neg = m.StartsWith('!');
+                if (_modules.Contains(neg ? m[1..] : m) != neg) list.AddRange(Children(c.Children));
+                continue;
+            }
+            list.Add(new DirectiveRecord(c.Name, c.Args, c.File, c.Line) { RawArgs = RawArgs(c), Children = c.IsSection ? Children(c.Children) : null });
+        }
+        return list;
+    }
+
+    /// <summary>
+    /// Compiles every vhost as a worker will (the request engine's sections), so that a directive
+    /// itkd cannot carry out as written is an error with file:line at start-up, not a 500 later.
+    /// </summary>
+    private void Validate()
+    {
+        foreach (var vh in _config.VirtualHosts)
+        {
+            try { Htaccess.VhostRuntime.Compile(vh, _config.Directives, _config.Directories); }
+            catch (Htaccess.DirectiveException e) { Add(DiagnosticSeverity.Error, e.File, e.Line, e.Message); }
+        }
+    }
+
     /// <summary>What itkd does not do with a per-request directive, said at start-up rather than found out later.</summary>
     private static bool CheckRecorded(ConfigNode n, Action<string> warn, Action<string> error)
     {
@@ -490,15 +539,9 @@ public sealed class ConfigReader
                     warn($"AuthType {a[0]}: itkd supports Basic only; a Require that needs a user will answer 500.");
                 return true;
             case "require":
-                if (a.Count == 0) { error("Require needs an entity: all granted|denied, valid-user or user NAME…."); return false; }
-                bool known = a[0].ToLowerInvariant() switch
-                {
-                    "all" => a.Count == 2 && (a[1].Equals("granted", StringComparison.OrdinalIgnoreCase) || a[1].Equals("denied", StringComparison.OrdinalIgnoreCase)),
-                    "valid-user" => a.Count == 1,
-                    "user" => a.Count >= 2,
-                    _ => false,
-                };
-                if (!known) warn($"Require {string.Join(' ', a)}: itkd understands all granted|denied, valid-user and user NAME…; this line never grants access.");
+                if (a.Count == 0) { error("Require needs an entity: all granted|denied, valid-user, user NAME…, ip ADDRESS…, env VAR…, expr …"); return false; }
+                if (a[0].Equals("host", StringComparison.OrdinalIgnoreCase) || a[0].Equals("forward-dns", StringComparison.OrdinalIgnoreCase))
+                    warn($"Require {string.Join(' ', a)}: itkd does no DNS lookups; this line never grants access.");
                 return true;
         }
         return true;

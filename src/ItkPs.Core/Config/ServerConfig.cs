@@ -57,8 +57,17 @@ public sealed record HostAddress(string Host, int? Port)
     }
 }
 
-/// <summary>A directive kept as written, with where it was written.</summary>
-public sealed record DirectiveRecord(string Name, IReadOnlyList<string> Args, string File, int Line);
+/// <summary>
+/// A directive kept as written, with where it was written. A section (&lt;If&gt;, &lt;RequireAll&gt;,
+/// &lt;Limit&gt;…) keeps its directives in <see cref="Children"/>; <see cref="RawArgs"/> is the argument
+/// text as written, for the directives that split it their own way (RewriteRule, ap_expr).
+/// </summary>
+public sealed record DirectiveRecord(string Name, IReadOnlyList<string> Args, string File, int Line)
+{
+    public string? RawArgs { get; init; }
+    public IReadOnlyList<DirectiveRecord>? Children { get; init; }
+    public bool Is(string name) => string.Equals(Name, name, StringComparison.OrdinalIgnoreCase);
+}
 
 /// <summary>What a per-request section matches on.</summary>
 public enum SectionKind { Directory, Files, Location }

@@ -66,6 +66,50 @@ public sealed class BasicAuth
         return new(401, user, $"user '{user}' is not allowed by Require");
     }
 
+    /// <summary>
+    /// mod_auth_basic's check_user_id with mod_authn_file: the credentials of the Authorization
+    /// header against an AuthUserFile read with the caller's permissions. Status 0 with the user
+    /// when they match, 401 when absent or wrong, 500 when the file cannot be read.
+    /// </summary>
+    public async ValueTask<(int Status, string? User, string Reason)> AuthenticateAsync(string? authorization, string userFile, bool offload = true)
+    {
+        if (!TryParseBasic(authorization, out var user, out var password)) return (401, null, "no credentials");
+        Dictionary<string, string> users;
+        try { users = Load(userFile); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return (500, null, $"cannot read AuthUserFile '{userFile}': {e.Message}");
+        }
+        if (!users.TryGetValue(user, out var hash)) return (401, null, $"user {user} not found");
+        bool match = offload && Htpasswd.IsSlow(hash) ? await Task.Run(() => Htpasswd.Verify(password, hash)) : Htpasswd.Verify(password, hash);
+        return match ? (0, user, "") : (401, null, $"user {user}: authentication failure: Password Mismatch");
+    }
+
+    private readonly ConcurrentDictionary<string, (DateTime Mtime, long Size, Dictionary<string, HashSet<string>> Groups)> _groupFiles = new();
+
+    /// <summary>The groups a user is in, from an AuthGroupFile ("group: user user…" lines), re-read when it changes.</summary>
+    public IReadOnlyCollection<string> GroupsOf(string user, string groupFile)
+    {
+        var info = new FileInfo(groupFile);
+        if (!info.Exists) throw new FileNotFoundException("no such file", groupFile);
+        if (!_groupFiles.TryGetValue(groupFile, out var cached) || cached.Mtime != info.LastWriteTimeUtc || cached.Size != info.Length)
+        {
+            var groups = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+            foreach (var raw in File.ReadAllLines(groupFile))
+            {
+                int colon = raw.IndexOf(':');
+                if (raw.StartsWith('#') || colon <= 0) continue;
+                foreach (var u in raw[(colon + 1)..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries))
+                {
+                    if (!groups.TryGetValue(u, out var set)) groups[u] = set = new HashSet<string>(StringComparer.Ordinal);
+                    set.Add(raw[..colon].Trim());
+                }
+            }
+            _groupFiles[groupFile] = cached = (info.LastWriteTimeUtc, info.Length, groups);
+        }
+        return cached.Groups.TryGetValue(user, out var mine) ? mine : [];
+    }
+
     /// <summary>The users of an htpasswd file, re-read when its size or mtime changes.</summary>
     private Dictionary<string, string> Load(string path)
     {

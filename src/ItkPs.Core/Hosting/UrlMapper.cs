@@ -6,6 +6,9 @@ namespace ItkPs.Core.Hosting;
 public readonly record struct MappedPath(int Status, string? FilePath, bool TrailingSlash)
 {
     public bool Ok => Status == 0;
+
+    /// <summary>The normalised URL path with the trailing slash the client wrote (Apache's r->uri).</summary>
+    public string Uri => FilePath is null ? "/" : TrailingSlash && FilePath != "/" ? FilePath + "/" : FilePath;
 }
 
 /// <summary>

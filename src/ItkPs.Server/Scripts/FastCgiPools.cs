@@ -14,6 +14,8 @@ public interface IFastCgiPool : IDisposable
 public sealed class FastCgiLease(FastCgiConnection connection, Action<FastCgiConnection> giveBack) : IDisposable
 {
     public FastCgiConnection Connection { get; } = connection;
+    /// <summary>A kept connection used before: its peer may have gone away since (a failed send is worth one retry).</summary>
+    public bool Reused { get; init; }
     private int _done;
     public void Dispose() { if (Interlocked.Exchange(ref _done, 1) == 0) giveBack(Connection); }
 }
@@ -74,13 +76,7 @@ public sealed class PhpCgiPool : IFastCgiPool
     {
         uint uid = Mono.Unix.Native.Syscall.getuid();
         string tmp = Path.GetTempPath();
-        foreach (var stale in Directory.EnumerateDirectories(tmp, $"itkd-php-{uid}-*"))
-        {
-            if (!int.TryParse(stale[(stale.LastIndexOf('-') + 1)..], out int pid) || pid == Environment.ProcessId) continue;
-            if (Mono.Unix.Native.Syscall.kill(pid, 0) == 0 || Mono.Unix.Native.Stdlib.GetLastError() != Mono.Unix.Native.Errno.ESRCH) continue; // alive
-            if (Mono.Unix.Native.Syscall.lstat(stale, out var st) != 0 || st.st_uid != uid || (st.st_mode & Mono.Unix.Native.FilePermissions.S_IFMT) != Mono.Unix.Native.FilePermissions.S_IFDIR) continue;
-            try { Directory.Delete(stale, true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-        }
+        CleanStale();
         string mine = Path.Combine(tmp, $"itkd-php-{uid}-{Environment.ProcessId}");
         if (Mono.Unix.Native.Syscall.mkdir(mine, Mono.Unix.Native.FilePermissions.S_IRWXU) == 0) return new DirectoryInfo(mine);
         // Taken: ours from an earlier process with this pid (0700, a directory) is fine; else a random name.
@@ -89,6 +85,30 @@ public sealed class PhpCgiPool : IFastCgiPool
             && (own.st_mode & (Mono.Unix.Native.FilePermissions.S_IRWXG | Mono.Unix.Native.FilePermissions.S_IRWXO)) == 0)
             return new DirectoryInfo(mine);
         return Directory.CreateTempSubdirectory("itkd-php-");
+    }
+
+    /// <summary>
+    /// Removes what workers of this user that were killed left behind: their socket directories,
+    /// and the php-fpm sessions recorded in them (php-fpm leaves its worker's process group, so
+    /// ending the group did not end it). Run by a worker at start and before it makes its own.
+    /// </summary>
+    internal static void CleanStale()
+    {
+        uint uid = Mono.Unix.Native.Syscall.getuid();
+        string tmp = Path.GetTempPath();
+        foreach (var stale in Directory.EnumerateDirectories(tmp, $"itkd-php-{uid}-*"))
+        {
+            if (!int.TryParse(stale[(stale.LastIndexOf('-') + 1)..], out int pid) || pid == Environment.ProcessId) continue;
+            if (Mono.Unix.Native.Syscall.kill(pid, 0) == 0 || Mono.Unix.Native.Stdlib.GetLastError() != Mono.Unix.Native.Errno.ESRCH) continue; // alive
+            if (Mono.Unix.Native.Syscall.lstat(stale, out var st) != 0 || st.st_uid != uid || (st.st_mode & Mono.Unix.Native.FilePermissions.S_IFMT) != Mono.Unix.Native.FilePermissions.S_IFDIR) continue;
+            try
+            {
+                foreach (var pidFile in Directory.EnumerateFiles(stale, "php-fpm.pid", SearchOption.AllDirectories))
+                    if (int.TryParse(File.ReadAllText(pidFile).Trim(), out int master)) PhpFpmPool.EndSession(master);
+                Directory.Delete(stale, true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
     }
 
     private void Start(Child c)

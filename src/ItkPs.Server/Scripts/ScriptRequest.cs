@@ -3,6 +3,7 @@ using System.Text;
 using ItkPs.Core.Config;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using ItkPs.Core.Htaccess;
 
 namespace ItkPs.Server.Scripts;
 
@@ -10,58 +11,116 @@ namespace ItkPs.Server.Scripts;
 public sealed record ScriptTarget(string ScriptFile, string ScriptName, string PathInfo, string DocumentRoot, string? RemoteUser, string? AuthType);
 
 /// <summary>
-/// The CGI/1.1 meta-variables (RFC 3875) as Apache's mod_cgi and mod_proxy_fcgi set them, for a
-/// CGI program's environment and for FastCGI PARAMS alike. Authorization is not passed on, as in
-/// Apache without CGIPassAuth: the password stays with the server that checked it.
+/// The CGI/1.1 meta-variables (RFC 3875) as Apache sets them for a request (ap_add_common_vars and
+/// ap_add_cgi_vars), for a CGI program's environment and for FastCGI PARAMS alike: the client's
+/// headers as HTTP_*, the server's SERVER_* (with UseCanonicalName Off, the name and port of the
+/// Host header), the request's environment (SetEnv, SetEnvIf, RewriteRule [E=], REDIRECT_* after an
+/// internal redirect), REQUEST_URI as the client sent it. Authorization goes on only with
+/// CGIPassAuth On, as in Apache (ap_add_common_vars, for CGI and mod_proxy_fcgi alike); the PHP the
+/// worker runs also gets what mod_php gives PHP whatever CGIPassAuth says: PHP_AUTH_USER and
+/// PHP_AUTH_PW (or PHP_AUTH_DIGEST) decoded from the header as php_handle_auth_data decodes it.
 /// </summary>
 public static class CgiEnvironment
 {
-    public static List<KeyValuePair<string, string>> Build(HttpContext c, VirtualHost vhost, ScriptTarget t, bool forPhp)
+    public static List<KeyValuePair<string, string>> Build(HttpContext c, RequestRec r, ScriptTarget t, bool forPhp, bool passAuth, string software, bool phpAuth = false)
     {
-        var r = c.Request;
-        string raw = c.Features.Get<IHttpRequestFeature>()?.RawTarget ?? r.Path.Value ?? "/";
-        string query = r.QueryString.HasValue ? r.QueryString.Value![1..] : "";
-        var env = new List<KeyValuePair<string, string>>(40);
-        void Add(string k, string? v) { if (v is not null) env.Add(new(k, v)); }
-        Add("GATEWAY_INTERFACE", "CGI/1.1");
-        Add("SERVER_SOFTWARE", "itkd");
-        Add("SERVER_PROTOCOL", r.Protocol);
-        Add("REQUEST_METHOD", r.Method);
-        Add("REQUEST_URI", raw);
-        Add("QUERY_STRING", query);
-        Add("SCRIPT_NAME", t.ScriptName);
+        var x = r.X;
+        var env = new HeaderTable(48);
+        void Add(string k, string? v) { if (v is not null) env.Set(k, v); }
+        foreach (var (k, v) in x.HeadersIn)
+        {
+            if (k.Equals("Content-Type", StringComparison.OrdinalIgnoreCase) || k.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)
+                // httpoxy: a client's "Proxy:" header must never become HTTP_PROXY
+                || k.Equals("Proxy", StringComparison.OrdinalIgnoreCase))
+                continue;
+            if ((k.Equals("Authorization", StringComparison.OrdinalIgnoreCase) || k.Equals("Proxy-Authorization", StringComparison.OrdinalIgnoreCase)) && !passAuth)
+                continue;
+            string name = MetaName(k);
+            string? seen = env.Get(name);
+            env.Set(name, seen is null ? v : seen + ", " + v);
+        }
+        Add("SERVER_SIGNATURE", "");
+        Add("SERVER_SOFTWARE", software);
+        Add("SERVER_NAME", x.ServerName);
+        Add("SERVER_ADDR", x.LocalIp?.ToString());
+        Add("SERVER_PORT", x.HostPort.ToString(CultureInfo.InvariantCulture));
+        Add("REMOTE_ADDR", x.RemoteIp?.ToString());
+        Add("DOCUMENT_ROOT", t.DocumentRoot);
+        Add("REQUEST_SCHEME", x.Scheme);
+        Add("CONTEXT_PREFIX", "");
+        Add("CONTEXT_DOCUMENT_ROOT", t.DocumentRoot);
+        Add("SERVER_ADMIN", "[no address given]");
         Add("SCRIPT_FILENAME", t.ScriptFile);
+        Add("REMOTE_PORT", x.RemotePort.ToString(CultureInfo.InvariantCulture));
+        Add("REMOTE_USER", t.RemoteUser);
+        Add("AUTH_TYPE", t.AuthType);
+        if (x.IsHttps) Add("HTTPS", "on");
+        if (r.Prev is { } prev)
+        {
+            if (prev.Args is not null) Add("REDIRECT_QUERY_STRING", prev.Args);
+            Add("REDIRECT_URL", prev.Uri);
+        }
+        foreach (var (k, v) in r.Env) env.Set(k, v);
+        Add("GATEWAY_INTERFACE", "CGI/1.1");
+        Add("SERVER_PROTOCOL", x.Protocol);
+        Add("REQUEST_METHOD", r.Method);
+        Add("QUERY_STRING", r.Args ?? "");
+        Add("REQUEST_URI", r.Original.UnparsedUri);
+        Add("SCRIPT_NAME", t.ScriptName);
         if (t.PathInfo.Length > 0)
         {
             Add("PATH_INFO", t.PathInfo);
             Add("PATH_TRANSLATED", t.DocumentRoot.TrimEnd('/') + t.PathInfo);
         }
-        Add("DOCUMENT_ROOT", t.DocumentRoot);
-        Add("CONTEXT_DOCUMENT_ROOT", t.DocumentRoot);
-        Add("CONTEXT_PREFIX", "");
-        Add("REQUEST_SCHEME", r.Scheme);
-        if (r.IsHttps) Add("HTTPS", "on");
-        Add("SERVER_NAME", vhost.Name.Length > 0 ? vhost.Name : r.Host.Host);
-        Add("SERVER_ADDR", c.Connection.LocalIpAddress?.ToString());
-        Add("SERVER_PORT", c.Connection.LocalPort.ToString(CultureInfo.InvariantCulture));
-        Add("REMOTE_ADDR", c.Connection.RemoteIpAddress?.ToString());
-        Add("REMOTE_PORT", c.Connection.RemotePort.ToString(CultureInfo.InvariantCulture));
-        Add("AUTH_TYPE", t.AuthType);
-        Add("REMOTE_USER", t.RemoteUser);
-        if (r.ContentLength is long length) Add("CONTENT_LENGTH", length.ToString(CultureInfo.InvariantCulture));
-        Add("CONTENT_TYPE", r.ContentType);
-        // php-cgi runs only when it sees it was started by a server (cgi.force_redirect).
-        if (forPhp) Add("REDIRECT_STATUS", "200");
-        foreach (var h in r.Headers)
+        if (c.Request.ContentLength is long length) Add("CONTENT_LENGTH", length.ToString(CultureInfo.InvariantCulture));
+        Add("CONTENT_TYPE", c.Request.ContentType);
+        if (phpAuth && !env.Contains("HTTP_AUTHORIZATION") && x.HeadersIn.Get("Authorization") is { } auth)
+            foreach (var (k, v) in PhpAuthData(auth)) Add(k, v);
+        // php-cgi runs only when it sees it was started by a server (cgi.force_redirect)
+        if (forPhp && !env.Contains("REDIRECT_STATUS")) Add("REDIRECT_STATUS", "200");
+        return env.ToList();
+    }
+
+    /// <summary>
+    /// PHP's php_handle_auth_data: "Basic" (any case) and base64 of user:password, decoded leniently
+    /// (characters outside the alphabet and padding skipped, a last partial group cut off), split at
+    /// the first ':'; else "Digest" and the rest. What PHP would derive from HTTP_AUTHORIZATION.
+    /// </summary>
+    public static IEnumerable<KeyValuePair<string, string>> PhpAuthData(string auth)
+    {
+        if (auth.Length > 6 && auth.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
         {
-            if (h.Key.Equals("Authorization", StringComparison.OrdinalIgnoreCase) || h.Key.Equals("Proxy-Authorization", StringComparison.OrdinalIgnoreCase)
-                || h.Key.Equals("Content-Type", StringComparison.OrdinalIgnoreCase) || h.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)
-                // httpoxy: a client's "Proxy:" header must never become HTTP_PROXY
-                || h.Key.Equals("Proxy", StringComparison.OrdinalIgnoreCase))
-                continue;
-            Add(MetaName(h.Key), h.Value.ToString());
+            var bytes = LenientBase64(auth.AsSpan(6));
+            int colon = Array.IndexOf(bytes, (byte)':');
+            if (colon >= 0)
+            {
+                // PHP keeps C strings: a NUL in the decoded text ends the user or the password there
+                string Cut(int from, int to) { int nul = Array.IndexOf(bytes, (byte)0, from, to - from); return System.Text.Encoding.UTF8.GetString(bytes, from, (nul < 0 ? to : nul) - from); }
+                yield return new("PHP_AUTH_USER", Cut(0, colon));
+                yield return new("PHP_AUTH_PW", Cut(colon + 1, bytes.Length));
+                yield break;
+            }
         }
-        return env;
+        if (auth.Length > 7 && auth.StartsWith("Digest ", StringComparison.OrdinalIgnoreCase))
+            yield return new("PHP_AUTH_DIGEST", auth[7..]);
+    }
+
+    private static byte[] LenientBase64(ReadOnlySpan<char> s)
+    {
+        var output = new List<byte>(s.Length * 3 / 4);
+        int acc = 0, bits = 0;
+        foreach (char ch in s)
+        {
+            int v = ch switch
+            {
+                >= 'A' and <= 'Z' => ch - 'A', >= 'a' and <= 'z' => ch - 'a' + 26, >= '0' and <= '9' => ch - '0' + 52,
+                '+' => 62, '/' => 63, _ => -1,
+            };
+            if (v < 0) continue;
+            acc = (acc << 6) | v; bits += 6;
+            if (bits >= 8) { bits -= 8; output.Add((byte)(acc >> bits)); acc &= (1 << bits) - 1; }
+        }
+        return output.ToArray();
     }
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> Names = new(StringComparer.OrdinalIgnoreCase);
@@ -101,10 +160,10 @@ public static class CgiOutput
     /// returned as <see cref="Result.LocalRedirect"/> for the caller to serve (RFC 3875 6.2.2);
     /// <paramref name="timeout"/> is how long the script may stay silent (Timeout / CGIScriptTimeout).
     /// </summary>
-    public static async Task<(Result Result, string? Location)> CopyAsync(Stream output, HttpContext context, Action<string> logError, TimeSpan timeout, CancellationToken aborted)
+    public static async Task<(Result Result, string? Location)> CopyAsync(Stream output, HttpContext context, Action<string> logError, TimeSpan timeout, CancellationToken aborted, int defaultStatus = 200)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(aborted);
-        try { return await CopyCoreAsync(output, context, logError, timeout, cts); }
+        try { return await CopyCoreAsync(output, context, logError, timeout, cts, defaultStatus); }
         catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
         {
             logError($"script timed out: no output for {timeout.TotalSeconds:0} s");
@@ -112,16 +171,14 @@ public static class CgiOutput
         }
     }
 
-    private static async Task<(Result Result, string? Location)> CopyCoreAsync(Stream output, HttpContext context, Action<string> logError, TimeSpan timeout, CancellationTokenSource cts)
+    private static async Task<(Result Result, string? Location)> CopyCoreAsync(Stream output, HttpContext context, Action<string> logError, TimeSpan timeout, CancellationTokenSource cts, int defaultStatus)
     {
-        var ct = cts.Token;
-        var response = context.Response;
         byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(16 * 1024);
-        try { return await CopyWithBufferAsync(output, context, logError, timeout, cts, buffer); }
+        try { return await CopyWithBufferAsync(output, context, logError, timeout, cts, buffer, defaultStatus); }
         finally { System.Buffers.ArrayPool<byte>.Shared.Return(buffer); }
     }
 
-    private static async Task<(Result Result, string? Location)> CopyWithBufferAsync(Stream output, HttpContext context, Action<string> logError, TimeSpan timeout, CancellationTokenSource cts, byte[] pooled)
+    private static async Task<(Result Result, string? Location)> CopyWithBufferAsync(Stream output, HttpContext context, Action<string> logError, TimeSpan timeout, CancellationTokenSource cts, byte[] pooled, int defaultStatus)
     {
         var ct = cts.Token;
         var response = context.Response;
@@ -183,7 +240,7 @@ public static class CgiOutput
             else extra.Add((name, value));
         }
 
-        int code = 200;
+        int code = defaultStatus;
         if (status is not null)
         {
             if (status.Length < 3 || !int.TryParse(status.AsSpan(0, 3), out code) || code < 100 || code > 999)

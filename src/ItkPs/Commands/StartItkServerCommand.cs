@@ -71,7 +71,7 @@ public sealed class StartItkServerCommand : ServerCmdlet
     [ValidateRange(1, 64)]
     public int MaxWorkers { get; set; } = 1;
 
-    /// <summary>php-cgi processes each worker starts on its first PHP request (FastCGI, each serving one request at a time).</summary>
+    /// <summary>PHP processes per worker: the most children its php-fpm (pm = ondemand) may start, or php-cgi children when itkd runs php-cgi.</summary>
     [Parameter]
     [ValidateRange(1, 256)]
     public int PhpChildren { get; set; } = 4;

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# What .htaccess files cost, one run, loopback only, bounded:
+#  1. a 1 KB static file with AllowOverride None and with AllowOverride All and WordPress's
+#     permalink block in a .htaccess at the DocumentRoot, keep-alive and a new connection per
+#     request, for itkd and for Apache + mpm-itk reading the same vhost file;
+#  2. WordPress's front page through its pretty permalinks (/hello-world/, rewritten to
+#     index.php), a new connection per request: Apache + mpm-itk + mod_php against itkd (php-fpm).
+# usage: bench/htaccess-bench.sh path/to/itkd [seconds] [connections]
+# Needs: apache2 libapache2-mpm-itk libapache2-mod-php php-fpm php-mysql mariadb-server wordpress wrk curl. Run as root.
+# BENCH_USER and BENCH_PORT (two ports from it) say which account and ports it may use.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/common.sh"
+ITKD=$(readlink -f "${1:?give the itkd executable}"); D=${2:-10}; C=${3:-32}
+W=${BENCH_DIR:-/tmp/itkhtbench}
+U=${BENCH_USER:-itkbench-ht}
+APORT=${BENCH_PORT:-18540}; IPORT=$((APORT + 1))
+PHPMOD=$(ls /usr/lib/apache2/modules/libphp*.so | head -1)
+MODS=/usr/lib/apache2/modules
+
+rm -rf "$W"; mkdir -p "$W/www" "$W/db"
+id "$U" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin --user-group "$U"
+cleanup() {
+  [ -f "$W/apache.pid" ] && kill "$(cat "$W/apache.pid")" 2>/dev/null
+  [ -n "${IPID:-}" ] && kill "$IPID" 2>/dev/null
+  [ -f "$W/db/mysqld.pid" ] && kill "$(cat "$W/db/mysqld.pid")" 2>/dev/null
+  sleep 2; userdel "$U" 2>/dev/null || true; rm -rf "$W"
+}
+[ -n "${KEEP:-}" ] || trap cleanup EXIT
+
+head -c 1024 /dev/zero | tr '\0' 'x' > "$W/www/index.html"
+cat > "$W/wordpress.htaccess" <<'HT'
+# BEGIN WordPress
+<IfModule mod_rewrite.c>
+RewriteEngine On
+RewriteRule .* - [E=HTTP_AUTHORIZATION:%{HTTP:Authorization}]
+RewriteBase /
+RewriteRule ^index\.php$ - [L]
+RewriteCond %{REQUEST_FILENAME} !-f
+RewriteCond %{REQUEST_FILENAME} !-d
+RewriteRule . /index.php [L]
+</IfModule>
+# END WordPress
+HT
+cp "$W/wordpress.htaccess" "$W/www/.htaccess"
+
+# WordPress in the same tenant, on MariaDB (its own data directory and socket, no TCP)
+chown mysql:mysql "$W/db"
+mariadb-install-db --datadir="$W/db/data" --user=mysql --auth-root-authentication-method=socket --skip-test-db >/dev/null 2>&1
+/usr/sbin/mariadbd --datadir="$W/db/data" --socket="$W/db/mysql.sock" --pid-file="$W/db/mysqld.pid" --skip-networking --user=mysql \
+  --log-error="$W/db/error.log" --skip-log-bin >/dev/null 2>&1 &
+for _ in $(seq 1 100); do [ -S "$W/db/mysql.sock" ] && break; sleep 0.1; done
+mariadb --socket="$W/db/mysql.sock" -uroot -e "CREATE DATABASE wp; CREATE USER 'wp'@'localhost' IDENTIFIED BY 'wp-pw'; GRANT ALL ON wp.* TO 'wp'@'localhost';"
+cp -rL /usr/share/wordpress "$W/wp"; rm -f "$W/wp/wp-config.php" "$W/wp/.htaccess"
+mkdir -p "$W/wp/wp-content/themes/plain"
+printf '/*\nTheme Name: Plain\n*/\n' > "$W/wp/wp-content/themes/plain/style.css"
+printf '<?php while (have_posts()) { the_post(); echo "<h1>", get_the_title(), "</h1>", get_the_content(); }\n' > "$W/wp/wp-content/themes/plain/index.php"
+sed -e "s/database_name_here/wp/; s/username_here/wp/; s/password_here/wp-pw/; s#'localhost'#'localhost:$W/db/mysql.sock'#" \
+    -e "s#/\* Add any custom values between this line and the \"stop editing\" line. \*/#define('WP_DEFAULT_THEME', 'plain'); define('DISABLE_WP_CRON', true);#" \
+    "$W/wp/wp-config-sample.php" > "$W/wp/wp-config.php"
+cp "$W/wordpress.htaccess" "$W/wp/.htaccess"
+chown -R "$U:$U" "$W/www" "$W/wp"; chmod 0755 "$W"
+
+vhosts() { # port, AllowOverride
+  cat <<CONF
+<VirtualHost 127.0.0.1:$1>
+  ServerName a.test
+  DocumentRoot $W/www
+  AssignUserID $U $U
+  <Directory $W/www>
+    AllowOverride $2
+  </Directory>
+</VirtualHost>
+<VirtualHost 127.0.0.1:$1>
+  ServerName wp.test
+  DocumentRoot $W/wp
+  AssignUserID $U $U
+  DirectoryIndex index.php index.html
+  <Directory $W/wp>
+    AllowOverride All
+  </Directory>
+  <FilesMatch "\.php\$">
+    SetHandler application/x-httpd-php
+  </FilesMatch>
+</VirtualHost>
+CONF
+}
+wait_port() { for _ in $(seq 1 200); do curl -s -o /dev/null -H "Host: $2" "http://127.0.0.1:$1/" && return 0; sleep 0.05; done; echo "port $1 never answered" >&2; return 1; }
+rps() { # port host path [wrk args]
+  local port=$1 host=$2 path=$3; shift 3
+  wrk -t2 -c"$C" -d"${D}s" -H "Host: $host" "$@" "http://127.0.0.1:$port$path" 2>&1 | awk '/Requests\/sec/ {print $2+0}'
+}
+start_apache() { # AllowOverride
+  vhosts $APORT "$1" > "$W/v-apache.conf"
+  apache_conf $APORT "LoadModule rewrite_module $MODS/mod_rewrite.so" "LoadModule php_module $PHPMOD" > "$W/apache.conf"
+  APACHE_RUN_DIR=$W APACHE_LOCK_DIR=$W APACHE_LOG_DIR=$W /usr/sbin/apache2 -f "$W/apache.conf" -k start
+  wait_port $APORT a.test
+}
+stop_apache() { kill "$(cat "$W/apache.pid")"; for _ in $(seq 1 100); do [ -f "$W/apache.pid" ] || break; sleep 0.1; done; sleep 0.5; }
+start_itkd() { # AllowOverride
+  vhosts $IPORT "$1" > "$W/v-itkd.conf"
+  printf 'Listen 127.0.0.1:%s\nUser www-data\nGroup www-data\nInclude %s/v-itkd.conf\n' $IPORT "$W" > "$W/itkd.conf"
+  "$ITKD" --config "$W/itkd.conf" --control-socket "$W/itkd.sock" > "$W/itkd.out" 2>&1 & IPID=$!
+  wait_port $IPORT a.test
+}
+stop_itkd() { kill "$IPID"; wait "$IPID" 2>/dev/null || true; IPID=; }
+
+declare -A R
+for ov in None All; do
+  start_apache $ov
+  curl -sf -o /dev/null -H 'Host: a.test' "http://127.0.0.1:$APORT/index.html"
+  R[apache-$ov-ka]=$(rps $APORT a.test /index.html)
+  R[apache-$ov-new]=$(rps $APORT a.test /index.html -H 'Connection: close')
+  stop_apache
+  start_itkd $ov
+  curl -sf -o /dev/null -H 'Host: a.test' "http://127.0.0.1:$IPORT/index.html"
+  R[itkd-$ov-ka]=$(rps $IPORT a.test /index.html)
+  R[itkd-$ov-new]=$(rps $IPORT a.test /index.html -H 'Connection: close')
+  stop_itkd
+done
+
+# WordPress: installed once (through itkd), its front page through the permalink rules under each server
+start_itkd All
+curl -s -o /dev/null -H 'Host: wp.test' --data-urlencode 'weblog_title=Bench' --data-urlencode 'user_name=admin' --data-urlencode 'admin_password=Bench-pw-long!' \
+  --data-urlencode 'admin_password2=Bench-pw-long!' --data-urlencode 'admin_email=admin@example.invalid' --data 'blog_public=0&Submit=Install' \
+  "http://127.0.0.1:$IPORT/wp-admin/install.php?step=2"
+mariadb --socket="$W/db/mysql.sock" -uroot wp -e "UPDATE wp_options SET option_value='/%postname%/' WHERE option_name='permalink_structure'; DELETE FROM wp_options WHERE option_name='rewrite_rules';"
+# the installer wrote an empty block (no permalinks yet): the block WordPress writes for "Post name"
+cp "$W/wordpress.htaccess" "$W/wp/.htaccess"; chown "$U:$U" "$W/wp/.htaccess"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: wp.test' "http://127.0.0.1:$IPORT/hello-world/")
+[ "$code" = 200 ] || { echo "WordPress /hello-world/ answered $code under itkd" >&2; exit 1; }
+R[itkd-wp-new]=$(rps $IPORT wp.test /hello-world/ -H 'Connection: close')
+stop_itkd
+start_apache All
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: wp.test' "http://127.0.0.1:$APORT/hello-world/")
+[ "$code" = 200 ] || { echo "WordPress /hello-world/ answered $code under Apache" >&2; exit 1; }
+R[apache-wp-new]=$(rps $APORT wp.test /hello-world/ -H 'Connection: close')
+stop_apache
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+echo "== .htaccess cost ($D s per measure, $C connections, wrk on loopback)"
+printf '%-44s %14s %14s %8s\n' "" "Apache-itk" "itkd" "ratio"
+for kind in ka new; do
+  label=$([ $kind = ka ] && echo "keep-alive" || echo "new connection per request")
+  for ov in None All; do
+    printf '%-44s %14s %14s %8s\n' "static 1 KB, $label, AllowOverride $ov req/s" "${R[apache-$ov-$kind]}" "${R[itkd-$ov-$kind]}" "$(ratio "${R[itkd-$ov-$kind]}" "${R[apache-$ov-$kind]}")"
+  done
+done
+printf '%-44s %14s %14s %8s\n' "WordPress /hello-world/, new connection req/s" "${R[apache-wp-new]}" "${R[itkd-wp-new]}" "$(ratio "${R[itkd-wp-new]}" "${R[apache-wp-new]}")"
+echo "itkd All / None: keep-alive $(ratio "${R[itkd-All-ka]}" "${R[itkd-None-ka]}"), new connection $(ratio "${R[itkd-All-new]}" "${R[itkd-None-new]}")"
