@@ -38,8 +38,8 @@ public sealed class Master(MasterOptions options)
         dispatcher = new PoolSpec();
         var config = new ConfigReader().Read(options.ConfigFile);
         var all = config.Diagnostics.Concat(ConfigValidator.Validate(config, SystemAccounts.Instance)).ToList();
-        foreach (var w in all.Where(d => d.Severity == DiagnosticSeverity.Warning)) Log.Write(LogEvent.ConfigError, w.ToString());
-        var errors = all.Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
+        foreach (var w in all.Where(d => d.Severity == DiagnosticSeverity.Warning || d.OnlyItsVhost)) Log.Write(LogEvent.ConfigError, w.ToString());
+        var errors = all.Where(d => d.Severity == DiagnosticSeverity.Error && !d.OnlyItsVhost).ToList();
         if (config.Listens.Count == 0) errors.Add(ConfigDiagnostic.Error(options.ConfigFile, 0, "no Listen directive: itkd would accept nothing."));
         var account = DispatcherAccount(out string? accountError);
         if (account is null) errors.Add(ConfigDiagnostic.Error(options.ConfigFile, 0, accountError!));

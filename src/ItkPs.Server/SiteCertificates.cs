@@ -65,12 +65,26 @@ public sealed class SiteCertificates(Snapshot snapshot, int poolId)
         }
     }
 
-    /// <summary>Reads the pair as this process's user; on failure keeps what was loaded before and logs why (once per version of the files).</summary>
-    private static void Load(Entry e, string signature)
+    /// <summary>The pool's own account as the key check needs it (its group's members from the group database).</summary>
+    private readonly (ItkPs.Core.Unix.UserAccount User, ItkPs.Core.Unix.GroupAccount Group) _account = Account(snapshot.Pool(poolId));
+
+    private static (ItkPs.Core.Unix.UserAccount, ItkPs.Core.Unix.GroupAccount) Account(PoolSpec p) =>
+        (new ItkPs.Core.Unix.UserAccount(p.User, p.Uid, p.Gid, "", ""),
+         ItkPs.Core.Unix.SystemAccounts.Instance.FindGroup(p.Gid) ?? new ItkPs.Core.Unix.GroupAccount(p.Group, p.Gid, []));
+
+    /// <summary>
+    /// Reads the pair as this process's user, after the same key check the master makes at start-up
+    /// (a key others can read, or that someone else can replace, is refused here too, also when it
+    /// became so after the start); on failure keeps what was loaded before and logs why (once per
+    /// version of the files).
+    /// </summary>
+    private void Load(Entry e, string signature)
     {
         var t = e.Vhost.Tls;
         try
         {
+            if (KeyFileCheck.Problems(t.EffectiveKeyFile!, _account.User, _account.Group, ItkPs.Core.Unix.SystemAccounts.Instance).FirstOrDefault() is { } problem)
+                throw new IOException($"the key is refused: {problem}");
             var leaf = X509Certificate2.CreateFromPemFile(t.CertificateFile!, t.KeyFile);
             var chain = new X509Certificate2Collection();
             var inFile = new X509Certificate2Collection();

@@ -72,7 +72,8 @@ public class DispatcherTlsTests
     [Fact]
     public void AHelloInOneByteRecordsSentByteByByteIsRoutedWhileAnotherIsServed()
     {
-        using var h = new DispatcherHarness(2, pool => pool == 1 ? Mode.Hold : Mode.Serve, tls: true, port: 18698);
+        // A head timeout far beyond the trickle: Thread.Sleep(1) can take much longer on a loaded machine.
+        using var h = new DispatcherHarness(2, pool => pool == 1 ? Mode.Hold : Mode.Serve, tls: true, port: 18698, headTimeoutSeconds: 30);
         var split = ClientHelloTests.Reframe(HelloFor("v1.test"), _ => 1);
         using var slow = Connect(h);
         for (int i = 0; i < 40; i++) slow.Send(split, i, 1, SocketFlags.None);

@@ -370,9 +370,12 @@ Include $Root/vhosts.d/*.conf
             # and CGI under Apache runs as the same user
             $apacheCgi = Get-Body 'a.itkt.test' '/cgi-bin/id.cgi' -P $ApachePort
         } finally {
-            $apachePid = [int](Get-Content "$Base/apache.pid")
-            kill -TERM $apachePid
-            Wait-Process -Id $apachePid -Timeout 10 -ErrorAction SilentlyContinue
+            # never "kill 0" (the test's own process group) when Apache did not start
+            if (Test-Path "$Base/apache.pid") {
+                $apachePid = [int](Get-Content "$Base/apache.pid")
+                kill -TERM $apachePid
+                Wait-Process -Id $apachePid -Timeout 10 -ErrorAction SilentlyContinue
+            }
         }
         for ($i = 0; $i -lt $Cases.Count; $i++) {
             Write-Host ("{0,-26} itkd {1}  apache {2}" -f $ItkdAuth[$i].Case, $ItkdAuth[$i].Status, $apache[$i].Status)

@@ -322,9 +322,12 @@ Include $Root/vhosts.d/*.conf
             Wait-Until { (Get-HttpStatus $Port 'a.itkt.test' '/page.txt') -eq 200 } -What 'Apache to answer' 
             $apacheTable = @(Get-Table)
         } finally {
-            $apachePid = [int](Get-Content "$Base/apache.pid")
-            kill -TERM $apachePid
-            Wait-Process -Id $apachePid -Timeout 10 -ErrorAction SilentlyContinue
+            # never "kill 0" (the test's own process group) when Apache did not start
+            if (Test-Path "$Base/apache.pid") {
+                $apachePid = [int](Get-Content "$Base/apache.pid")
+                kill -TERM $apachePid
+                Wait-Process -Id $apachePid -Timeout 10 -ErrorAction SilentlyContinue
+            }
         }
         $diff = for ($i = 0; $i -lt $ItkdTable.Count; $i++) {
             if ($ItkdTable[$i].Status -ne $apacheTable[$i].Status) { "$($ItkdTable[$i].Case): itkd $($ItkdTable[$i].Status), apache $($apacheTable[$i].Status)" }

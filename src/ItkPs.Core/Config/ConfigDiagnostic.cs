@@ -8,6 +8,13 @@ public sealed record ConfigDiagnostic(DiagnosticSeverity Severity, string File, 
     public static ConfigDiagnostic Error(string file, int line, string message) => new(DiagnosticSeverity.Error, file, line, message);
     public static ConfigDiagnostic Warning(string file, int line, string message) => new(DiagnosticSeverity.Warning, file, line, message);
 
+    /// <summary>
+    /// An error about something a tenant controls (its key file): it takes its own vhost out of
+    /// service (that TLS vhost's handshakes fail), never the server — one tenant's chmod must not
+    /// keep every other site from starting or reloading. Test-ItkConfig reports it as an error.
+    /// </summary>
+    public bool OnlyItsVhost { get; init; }
+
     public override string ToString() => $"{File}:{Line}: {Severity.ToString().ToLowerInvariant()}: {Message}";
 }
 

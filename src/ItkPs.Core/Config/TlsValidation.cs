@@ -71,7 +71,11 @@ public static class TlsValidation
             if (user is null || group is null) continue; // said already: no user to hold the key
             string keyWhat = t.KeyFile is null ? "the key (in SSLCertificateFile, as there is no SSLCertificateKeyFile)" : "SSLCertificateKeyFile";
             foreach (var problem in KeyFileCheck.Problems(t.EffectiveKeyFile!, user, group, accounts))
-                At(t.EffectiveKeyDirective, DiagnosticSeverity.Error, $"{keyWhat}: {problem}");
+            {
+                var d = t.EffectiveKeyDirective;
+                found.Add(new ConfigDiagnostic(DiagnosticSeverity.Error, d?.File ?? vh.File, d?.Line ?? vh.Line,
+                    $"{label}: {keyWhat}: {problem} The key is refused: this vhost's TLS handshakes fail until it is fixed (other vhosts are not held back).") { OnlyItsVhost = true });
+            }
             if (t.KeyFile is not null && PathSafety.UntrustedWriter(t.CertificateFile, accounts, user.Uid) is { } writer)
                 At(t.CertificateDirective, DiagnosticSeverity.Warning, $"SSLCertificateFile '{t.CertificateFile}': {writer}, who could replace the certificate (the worker keeps the old one when the key does not match).");
         }
