@@ -25,6 +25,7 @@ public sealed class Master(MasterOptions options)
     private readonly Dictionary<string, Socket> _listeners = new();
     private readonly ManualResetEventSlim _wake = new();
     private volatile bool _stop, _reload, _restartDispatcher;
+    private DateTime _nextDispatcherStart;
     private volatile Generation? _current;
     private volatile ReloadInfo? _lastReload;
     private string _lastErrors = "";
@@ -138,9 +139,12 @@ public sealed class Master(MasterOptions options)
             _wake.Reset();
             Reaper.ReapAll(); // in case a SIGCHLD was merged with another
             if (_reload) { _reload = false; Reload(); }
-            if (_restartDispatcher && !_stop)
+            if (_restartDispatcher && !_stop && DateTime.UtcNow >= _nextDispatcherStart)
             {
                 _restartDispatcher = false;
+                // A dispatcher that dies at once (a broken snapshot, a resource limit) is started again
+                // at most once a second, not in a tight loop.
+                _nextDispatcherStart = DateTime.UtcNow.AddSeconds(1);
                 var gen = _current!;
                 if (gen.Dispatcher is { Exited: true } dead)
                 {
