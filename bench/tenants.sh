@@ -25,7 +25,8 @@ trap cleanup EXIT
 mkdir -p "$W/www"; chmod 0755 "$W" "$W/www"
 for i in $(seq 1 "$MAX"); do
   u=$(user "$i")
-  id "$u" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin --user-group "$u"
+  # ordinary accounts (uid ≥ 1000), as hosting customers are: the system range holds fewer than 1 000
+  id "$u" >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin --user-group "$u"
   mkdir -p "$W/www/$u"; head -c 1024 /dev/zero | tr '\0' x > "$W/www/$u/index.html"
   chown -R "$u:$u" "$W/www/$u"; chmod 0750 "$W/www/$u"; chmod 0640 "$W/www/$u/index.html"
 done
@@ -62,8 +63,12 @@ printf '%-8s | %-12s %-12s %-12s %-12s %-10s | %-12s %-12s %-10s | %s\n' tenants
 for n in $COUNTS; do
   vhosts $IPORT "$n" > "$W/v-itkd.conf"; vhosts $APORT "$n" > "$W/v-apache.conf"
   printf 'Listen 127.0.0.1:%s\nUser www-data\nGroup www-data\nDirectoryIndex index.html\nInclude %s/v-itkd.conf\n' $IPORT "$W" > "$W/itkd.conf"
-  "$ITKD" --config "$W/itkd.conf" --control-socket "$W/itkd.sock" > "$W/itkd.out" 2>&1 & IPID=$!
+  # Live tenants: warming a thousand sites one by one takes longer than the default 30 s after
+  # which an idle worker is retired, so the first ones would be cold again when wrk starts.
+  "$ITKD" --config "$W/itkd.conf" --control-socket "$W/itkd.sock" --worker-idle-timeout 3600 > "$W/itkd.out" 2>&1 & IPID=$!
   wait_up $IPORT; warm $IPORT "$n"; sleep 3   # idle workers trim after 2 s
+  retired=$(grep -c 'retired' "$W/itkd.out" || true)
+  [ "$retired" = 0 ] || echo "  $retired worker(s) retired during the warm-up: not all $n are live" >&2
   irss=$(rss_mb $IPID); ipss=$(pss_mb $IPID)
   ireq=$(rotate $IPORT "$n"); sleep 3
   irss2=$(rss_mb $IPID); ipss2=$(pss_mb $IPID)

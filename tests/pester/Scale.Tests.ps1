@@ -12,7 +12,7 @@ BeforeAll {
     $script:LogFile = Join-Path $Base 'itkd.log'
     $script:Names = 1..$Tenants | ForEach-Object { 'itkn-{0:d4}' -f $_ }
     foreach ($n in $Names) {
-        New-TestUser $n
+        New-TestUser $n -Customer
         $d = Join-Path $Base "www/$n"
         New-Item -ItemType Directory -Force $d | Out-Null
         Set-Content "$d/index.html" "site of $n"

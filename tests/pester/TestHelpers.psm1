@@ -14,9 +14,12 @@ function Remove-TestUser([string[]] $Name) {
     }
 }
 
-function New-TestUser([string] $Name) {
+# -Customer: an ordinary account (uid >= 1000), as hosting customers are; the system range
+# (below 1000) holds fewer accounts than a thousand-tenant run needs.
+function New-TestUser([string] $Name, [switch] $Customer) {
     Remove-TestUser $Name
-    useradd --system --no-create-home --shell /usr/sbin/nologin --user-group $Name
+    if ($Customer) { useradd --no-create-home --shell /usr/sbin/nologin --user-group $Name }
+    else { useradd --system --no-create-home --shell /usr/sbin/nologin --user-group $Name }
     if ($LASTEXITCODE -ne 0) { throw "useradd $Name failed" }
 }
 

@@ -12,6 +12,9 @@ namespace ItkPs.Core.Config;
 public sealed class VhostSelector
 {
     private readonly IReadOnlyList<VirtualHost> _vhosts;
+    // The answer depends only on the listener's address and port, of which a server has few:
+    // remembered so that a request does not walk every vhost (bounded all the same).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(IPAddress, int), IReadOnlyList<VirtualHost>> _candidates = new();
 
     public VhostSelector(IReadOnlyList<VirtualHost> vhosts) { _vhosts = vhosts; }
 
@@ -19,6 +22,14 @@ public sealed class VhostSelector
     public IReadOnlyList<VirtualHost> Candidates(IPAddress local, int port)
     {
         if (local.IsIPv4MappedToIPv6) local = local.MapToIPv4();
+        if (_candidates.TryGetValue((local, port), out var known)) return known;
+        var list = Compute(local, port);
+        if (_candidates.Count < 256) _candidates.TryAdd((local, port), list);
+        return list;
+    }
+
+    private IReadOnlyList<VirtualHost> Compute(IPAddress local, int port)
+    {
         int best = -1;
         var found = new List<VirtualHost>();
         foreach (var vh in _vhosts)
