@@ -20,7 +20,9 @@ BeforeAll {
         New-ItkVhost -ConfigRoot $Root -Name "$n.test" -DocumentRoot $d -Listen "127.0.0.1:$Port" -User $n -WarningAction SilentlyContinue
     }
     chmod 0755 (Join-Path $Base 'www')
-    $script:Server = Start-ItkServer -ConfigRoot $Root -ControlSocket $Sock -LogPath $LogFile -PassThru
+    # Every worker stays live for the whole file: asking a thousand sites one by one takes longer
+    # than the default 30 s after which an idle worker is retired.
+    $script:Server = Start-ItkServer -ConfigRoot $Root -ControlSocket $Sock -LogPath $LogFile -WorkerIdleTimeoutSeconds 3600 -PassThru
 
     function script:Test-AllServed {
         $bad = foreach ($n in $Names) {
