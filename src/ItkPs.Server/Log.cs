@@ -10,7 +10,7 @@ public enum LogEvent
     WorkerExited = 1005, WorkerCrashed = 1006, CrashLoopThrottled = 1007, ReloadStarted = 1008,
     ReloadRejected = 1009, ReloadDone = 1010, StopRequested = 1011, Stopped = 1012, ConfigError = 1013,
     DispatcherExited = 1014, ControlRequest = 1015, LogSuppressed = 1016, WorkerKilled = 1017, LogOpenedByUser = 1018,
-    AccountCreated = 1019, TerminalDetached = 1020,
+    AccountCreated = 1019, TerminalDetached = 1020, WorkerImage = 1021,
     DispatcherStarted = 2001, ListenerReceived = 2002, ClientTimeout = 2003, VhostBusy = 2004,
     NoVhost = 2005, WorkerAttached = 2006, WorkerDetached = 2007, Draining = 2008, PeerProtocolError = 2009, RoutingFailed = 2010,
     WorkerUnresponsive = 2011, PoolHeldBack = 2012, AcceptFailed = 2013, BadClientHello = 2014,

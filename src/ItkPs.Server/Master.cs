@@ -128,6 +128,8 @@ public sealed class Master(MasterOptions options)
         _relay = new LogRelay();
         _supervisor = new Supervisor(_relay, WorkerExited, DispatcherExited);
         if (detached) Log.Write(LogEvent.TerminalDetached, "gave up the controlling terminal: no child of itkd can open /dev/tty");
+        var (image, imageWhy) = WorkerImage.Resolve();
+        Log.Write(LogEvent.WorkerImage, image is null ? $"workers start from this itkd itself: {imageWhy}" : imageWhy);
         _current = StartGeneration(config, dispatcher);
         Log.Write(LogEvent.MasterStarted, $"serving {config.VirtualHosts.Count} vhost(s) on {string.Join(", ", _listeners.Keys)}; control socket {options.ControlSocket}; dispatcher as {dispatcher.User}");
         Console.Out.WriteLine($"itkd: listening on {string.Join(", ", _listeners.Keys)}");

@@ -55,6 +55,7 @@ public sealed class Supervisor(LogRelay relay, Action<WorkerProcess, ChildExit> 
     {
         var (path, argv) = Spawner.SelfCommand(title, args);
         if (path is null) throw new IOException("cannot find the itkd executable");
+        if (role.StartsWith("worker ", StringComparison.Ordinal) && WorkerImage.Resolve().Path is { } image) path = image;
         int memfd = SealedFile.Create("itkd-snapshot", snapshot);
         var (logRead, logWrite) = LogRelay.NewPipe();
         try

@@ -51,6 +51,8 @@ Describe "Many tenants with live workers" {
         foreach ($p in $status.Pools) {
             $p.Workers | Should -Be 1
             (& stat -c '%U' "/proc/$($p.WorkerPids[0])") | Should -Be $p.User
+            # the shared worker image (Privileged/WorkerImage.cs), not a private copy of itkd's type data in each
+            (& readlink "/proc/$($p.WorkerPids[0])/exe") | Should -BeLike '*/itkd-worker'
         }
         # Memory per live worker once idle (a worker trims its working set after 2 s without a connection).
         Start-Sleep -Seconds 3
