@@ -3,14 +3,20 @@ using Mono.Unix.Native;
 
 namespace ItkPs;
 
-/// <summary>Runs when the module is imported: makes the shipped itkd executable again.</summary>
+/// <summary>Runs when the module is imported: makes the shipped itkd (and itkd-worker) executable again.</summary>
 public sealed class ModuleInitializer : IModuleAssemblyInitializer
 {
     /// <summary>The itkd published beside the module (build.ps1 stages it at itkd/itkd).</summary>
     public static string ShippedItkd { get; } =
         Path.Combine(Path.GetDirectoryName(typeof(ModuleInitializer).Assembly.Location)!, "itkd", "itkd");
 
-    public void OnImport() => RestoreExecuteBit(ShippedItkd);
+    public void OnImport()
+    {
+        RestoreExecuteBit(ShippedItkd);
+        // the build workers start from (itkd's Privileged/WorkerImage.cs); without the bit itkd
+        // starts them from itkd itself, and each costs ~3.7 MB more
+        RestoreExecuteBit(Path.Combine(Path.GetDirectoryName(ShippedItkd)!, "itkd-worker"));
+    }
 
     /// <summary>
     /// A module installed from a .nupkg (Install-PSResource) loses the file modes: NuGet packages

@@ -45,6 +45,7 @@ Import-Module ItkPs
 (Get-Command -Module ItkPs).Name | Sort-Object | ForEach-Object { 'cmdlet ' + `$_ }
 & (Join-Path (Get-Module ItkPs).ModuleBase 'itkd/itkd') --help | ForEach-Object { 'itkd ' + `$_ }
 'itkd-exit ' + `$LASTEXITCODE
+'worker-mode ' + (& stat -c '%a' (Join-Path (Get-Module ItkPs).ModuleBase 'itkd/itkd-worker'))
 'help ' + (Get-Help New-ItkVhost).Synopsis
 'view ' + (Get-FormatData ItkPs.VhostInfo).TypeNames
 "@
@@ -57,6 +58,7 @@ Import-Module ItkPs
         try {
             $nuspec = [xml]([IO.StreamReader]::new(($zip.Entries | Where-Object Name -eq 'ItkPs.nuspec').Open()).ReadToEnd())
             $zip.Entries.FullName | Should -Contain 'itkd/itkd'
+            $zip.Entries.FullName | Should -Contain 'itkd/itkd-worker'
             $zip.Entries.FullName | Should -Contain 'en-US/ItkPs.dll-Help.xml'
         } finally { $zip.Dispose() }
         $manifest = Import-PowerShellDataFile $env:ITKPS_MODULE_PATH
@@ -77,6 +79,8 @@ Import-Module ItkPs
 
     It 'runs the itkd it ships (itkd --help), its help and its views' {
         ($Installed.Lines | Where-Object { $_ -like 'itkd-exit *' }) | Should -Be 'itkd-exit 0'
+        # the workers' image gets its execute bits back too, or workers would start from itkd itself
+        ($Installed.Lines | Where-Object { $_ -like 'worker-mode *' }) | Should -Be 'worker-mode 755'
         ($Installed.Lines | Where-Object { $_ -like 'itkd *' }) -join "`n" | Should -Match '--config'
         ($Installed.Lines | Where-Object { $_ -like 'help *' }) | Should -Be 'help Creates a virtual host file in Apache syntax, for Apache + mpm-itk and itkd.'
         ($Installed.Lines | Where-Object { $_ -like 'view *' }) | Should -Be 'view ItkPs.VhostInfo'
