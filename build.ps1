@@ -100,13 +100,18 @@ function Invoke-Test {
     if (Test-Path $results) { Remove-Item -Recurse -Force $results }
     New-Item -ItemType Directory -Force $results | Out-Null
     $passed = 0; $failed = 0
+    $failures = [Collections.Generic.List[string]]::new()
 
     foreach ($project in Get-ChildItem (Join-Path $Root 'tests') -Recurse -Filter '*.Tests.csproj') {
         $trx = "$($project.BaseName).trx"
         & dotnet test $project.FullName -c $Configuration --no-build -nologo --logger "trx;LogFileName=$trx" --logger 'console;verbosity=normal' --results-directory $results
         $file = Join-Path $results $trx
         if (-not (Test-Path $file)) { Write-Host "$($project.BaseName): no result file"; $failed++; continue }
-        $counters = ([xml](Get-Content -Raw $file)).TestRun.ResultSummary.Counters
+        $run = ([xml](Get-Content -Raw $file)).TestRun
+        $counters = $run.ResultSummary.Counters
+        foreach ($r in @($run.Results.UnitTestResult)) {
+            if ($r -and $r.outcome -ne 'Passed') { $failures.Add("$($project.BaseName): $($r.testName): $((([string]$r.Output.ErrorInfo.Message) -split "`n")[0])") }
+        }
         $passed += [int]$counters.passed
         $failed += [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted
     }
@@ -119,8 +124,13 @@ function Invoke-Test {
     if (Test-Path $pesterResult) {
         $p = Get-Content -Raw $pesterResult | ConvertFrom-Json
         $passed += $p.Passed; $failed += $p.Failed
+        foreach ($f in @($p.Failures)) { if ($f) { $failures.Add("Pester: $f") } }
     } else { Write-Host 'Pester: no result file'; $failed++ }
 
+    if ($failures.Count -gt 0) {
+        Write-Host 'Failed:'
+        foreach ($f in $failures) { Write-Host "  $f" }
+    }
     Write-Host "$passed passed, $failed failed"
     if ($failed -gt 0 -or $passed -eq 0) { exit 1 }
 }

@@ -15,5 +15,12 @@ $config.Run.Path = $TestPath
 $config.Run.PassThru = $true
 $config.Output.Verbosity = 'Detailed'
 $result = Invoke-Pester -Configuration $config
-@{ Passed = $result.PassedCount; Failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount } |
+# What failed, by name and first line of the error: the build prints it next to the counts, where a
+# CI log's tail keeps it.
+$failures = @(
+    foreach ($t in $result.Failed) { "$($t.ExpandedPath): $((@($t.ErrorRecord)[0].Exception.Message -split "`n")[0])" }
+    foreach ($b in $result.FailedBlocks) { "$($b.ExpandedPath) (block): $((@($b.ErrorRecord)[0].Exception.Message -split "`n")[0])" }
+    foreach ($c in $result.FailedContainers) { "$($c.Item) (file): $((@($c.ErrorRecord)[0].Exception.Message -split "`n")[0])" }
+)
+@{ Passed = $result.PassedCount; Failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount; Failures = $failures } |
     ConvertTo-Json | Set-Content $ResultPath
