@@ -242,7 +242,7 @@ public sealed class Pipeline(Snapshot snapshot, StaticFiles files, ScriptHost sc
                     log($"[warn] AH00523: handler \"{handler}\" not found for: {r.Filename}");
                 if (r.ErrorStatus != 0) response.StatusCode = r.ErrorStatus;
                 await files.ServeAsync(c, r.Filename!, r.Finfo, r.ContentType, pd.Core.Etag ?? ETagBits.MTime | ETagBits.Size,
-                    r.ContentEncoding, r.ContentLanguage, plain: r.ErrorStatus != 0, r.X.Start);
+                    r.ContentEncoding, r.ContentLanguage, plain: r.ErrorStatus != 0, r.X.Start, r.VlistValidator);
                 return default;
             case HandlerKind.Cgi:
                 if (r.ScriptAliasUrl is null && !pd.Options.HasFlag(Opt.ExecCGI))
@@ -323,7 +323,7 @@ public sealed class Pipeline(Snapshot snapshot, StaticFiles files, ScriptHost sc
             foreach (var (k, v) in r.ErrHeadersOut) response.Headers.Append(k, v);
         if (location is not null && (status is >= 300 and < 400 || status == 201)) response.Headers.Location = location;
         if (status == 304 || status == 204) return;
-        string page = rawBody ? body! : body is not null ? WrapPage(status, body) : ErrorPages.Body(status, c.Request.Method, location);
+        string page = rawBody ? body! : body is not null ? WrapPage(status, body) : ErrorPages.Body(status, c.Request.Method, location, r?.Notes.Get("variant-list"));
         var bytes = Encoding.Latin1.GetBytes(page);
         response.ContentType = "text/html; charset=iso-8859-1";
         response.ContentLength = bytes.Length;
@@ -380,10 +380,23 @@ public sealed class Pipeline(Snapshot snapshot, StaticFiles files, ScriptHost sc
                 response.ContentLength = length;
             }
         }
+        FixupVary(response);
         if (!state.ServerError && !string.IsNullOrEmpty(pd.Core.DefaultCharset) && response.ContentType is { } ct
             && !ct.Contains("charset=", StringComparison.OrdinalIgnoreCase)
             && (ct.StartsWith("text/plain", StringComparison.OrdinalIgnoreCase) || ct.StartsWith("text/html", StringComparison.OrdinalIgnoreCase)))
             response.ContentType = ct + "; charset=" + pd.Core.DefaultCharset;
+    }
+
+    /// <summary>fixup_vary: every Vary value once (compared without case), joined by commas, as Apache sends it.</summary>
+    private static void FixupVary(HttpResponse response)
+    {
+        var values = response.Headers.Vary;
+        if (values.Count == 0) return;
+        var seen = new List<string>(4);
+        foreach (var v in values)
+            foreach (var part in (v ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+                if (!seen.Contains(part, StringComparer.OrdinalIgnoreCase)) seen.Add(part);
+        response.Headers.Vary = string.Join(',', seen);
     }
 
     /// <summary>mod_expires: for a main request's successful response without Expires, ExpiresByType (or the type's "major/*") else ExpiresDefault.</summary>

@@ -20,7 +20,11 @@ public sealed class StaticFiles
     private static readonly HashSet<string> KnownMethods = ["PUT", "DELETE", "CONNECT", "TRACE", "PATCH", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK"];
 
     /// <summary>Apache's ETag: the FileETag parts (inode, size, mtime in microseconds) in hex, weak when the file changed within the last second.</summary>
-    public static string? ETag(FileStat st, ETagBits bits, DateTime requestStart)
+    /// <remarks>
+    /// A negotiated (MultiViews) response merges the variant-list validator into it as Apache 2.4
+    /// writes it: <c>"parts;validator</c>, weak when either is, and without a closing quote.
+    /// </remarks>
+    public static string? ETag(FileStat st, ETagBits bits, DateTime requestStart, string? vlist = null)
     {
         if (bits == ETagBits.None) return null;
         long mtimeUs = st.MtimeSec * 1_000_000 + st.MtimeNsec / 1000;
@@ -29,13 +33,15 @@ public sealed class StaticFiles
         if (bits.HasFlag(ETagBits.Inode)) parts.Add(st.Inode.ToString("x", CultureInfo.InvariantCulture));
         if (bits.HasFlag(ETagBits.Size)) parts.Add(st.Size.ToString("x", CultureInfo.InvariantCulture));
         if (bits.HasFlag(ETagBits.MTime)) parts.Add(mtimeUs.ToString("x", CultureInfo.InvariantCulture));
-        string weak = nowUs - mtimeUs > 1_000_000 ? "" : "W/";
-        return $"{weak}\"{string.Join('-', parts)}\"";
+        bool weak = nowUs - mtimeUs <= 1_000_000;
+        if (vlist is null) return $"{(weak ? "W/" : "")}\"{string.Join('-', parts)}\"";
+        if (vlist.StartsWith("W/", StringComparison.Ordinal)) { weak = true; vlist = vlist[2..]; }
+        return $"{(weak ? "W/" : "")}\"{string.Join('-', parts)};{vlist.Trim('"')}";
     }
 
     /// <summary>Serves a regular file the pipeline has found (and the kernel let it stat).</summary>
     public async Task ServeAsync(HttpContext context, string path, FileStat st, string? contentType, ETagBits etagBits,
-        string? encoding, string? language, bool plain, DateTime requestStart)
+        string? encoding, string? language, bool plain, DateTime requestStart, string? vlist = null)
     {
         var request = context.Request;
         var response = context.Response;
@@ -48,7 +54,7 @@ public sealed class StaticFiles
             return;
         }
         var modified = DateTimeOffset.FromUnixTimeSeconds(st.MtimeSec);
-        string? etagText = ETag(st, etagBits, requestStart);
+        string? etagText = ETag(st, etagBits, requestStart, vlist);
         if (encoding is not null) response.Headers.ContentEncoding = encoding;
         if (language is not null) response.Headers.ContentLanguage = language;
 
@@ -97,6 +103,8 @@ public sealed class StaticFiles
             }
             return;
         }
+        // a negotiated ETag is not a well-formed entity tag (see ETag): sent as it is, not used for preconditions
+        if (vlist is not null && etagText is not null) { response.Headers.ETag = etagText; etagText = null; }
         await TypedResults.Stream(stream, contentType, null, modified, etagText is null ? null : EntityTagHeaderValue.Parse(etagText), enableRangeProcessing: true).ExecuteAsync(context);
     }
 

@@ -89,7 +89,7 @@ $common
 Include $Base/vhosts-itkd.conf
 "@ | Set-Content "$Base/itkd.conf"
     $modules = @('authz_core', 'authz_host', 'authz_user', 'authz_groupfile', 'authn_core', 'authn_file', 'auth_basic', 'access_compat', 'alias', 'dir',
-        'mime', 'env', 'setenvif', 'headers', 'expires', 'rewrite', 'autoindex', 'cgi')
+        'mime', 'negotiation', 'env', 'setenvif', 'headers', 'expires', 'rewrite', 'autoindex', 'cgi')
     @"
 $(Get-ApacheTestConfig $Base $modules)
 LoadModule php_module /usr/lib/apache2/modules/libphp8.2.so

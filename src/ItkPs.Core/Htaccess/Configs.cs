@@ -142,6 +142,10 @@ public sealed class MimeConf
 
     public IReadOnlyDictionary<string, ExtInfo> Extensions { get; init; } = new Dictionary<string, ExtInfo>(StringComparer.OrdinalIgnoreCase);
     public string? DefaultLanguage { get; init; }
+    /// <summary>MultiviewsMatch (mod_mime), and mod_negotiation's LanguagePriority and ForceLanguagePriority, kept here with the extensions they work on.</summary>
+    public MultiviewsMatch Multimatch { get; init; }
+    public IReadOnlyList<string>? LanguagePriority { get; init; }
+    public ForceLanguage ForceLanguage { get; init; }
 
     public static readonly MimeConf Default = new();
 
@@ -159,7 +163,13 @@ public sealed class MimeConf
                 add.RemoveLanguage ? null : add.Language ?? baseInfo.Language,
                 add.RemoveHandler ? null : add.Handler ?? baseInfo.Handler);
         }
-        return new MimeConf { Extensions = d, DefaultLanguage = n.DefaultLanguage ?? b.DefaultLanguage };
+        return new MimeConf
+        {
+            Extensions = d, DefaultLanguage = n.DefaultLanguage ?? b.DefaultLanguage,
+            Multimatch = n.Multimatch != MultiviewsMatch.Unset ? n.Multimatch : b.Multimatch,
+            LanguagePriority = n.LanguagePriority ?? b.LanguagePriority,
+            ForceLanguage = n.ForceLanguage != ForceLanguage.Unset ? n.ForceLanguage : b.ForceLanguage,
+        };
     }
 }
 

@@ -146,6 +146,10 @@ public static class DirectiveTable
         new("RemoveLanguage", "mod_mime", Overrides.FileInfo, Contexts.None),
         new("RemoveHandler", "mod_mime", Overrides.FileInfo, Contexts.None),
         new("DefaultLanguage", "mod_mime", Overrides.FileInfo, Contexts.None),
+        new("MultiviewsMatch", "mod_mime", Overrides.FileInfo, Contexts.None),
+        // mod_negotiation
+        new("LanguagePriority", "mod_negotiation", Overrides.FileInfo, Contexts.None),
+        new("ForceLanguagePriority", "mod_negotiation", Overrides.FileInfo, Contexts.None),
         // mod_headers
         new("Header", "mod_headers", Overrides.FileInfo, Contexts.None),
         new("RequestHeader", "mod_headers", Overrides.FileInfo, Contexts.None),
@@ -187,16 +191,16 @@ public static class DirectiveTable
 
     /// <summary>
     /// Directives of modules itkd does not provide that Apache's stock configuration loads and that
-    /// applications write without an &lt;IfModule&gt; guard: output compression and content
-    /// negotiation settings. They change nothing a client depends on, so a .htaccess carrying them
+    /// applications write without an &lt;IfModule&gt; guard: output compression and
+    /// directory-listing icons. They change nothing a client depends on, so a .htaccess carrying them
     /// is served (they are logged once per file) rather than refused.
     /// </summary>
     public static readonly IReadOnlySet<string> Tolerated = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
     {
         "AddOutputFilter", "AddOutputFilterByType", "SetOutputFilter", "RemoveOutputFilter", "AddInputFilter", "SetInputFilter",
-        "RemoveInputFilter", "LanguagePriority", "ForceLanguagePriority", "AddIcon", "AddIconByType",
+        "RemoveInputFilter", "AddIcon", "AddIconByType",
         "AddIconByEncoding", "AddAlt", "AddAltByType", "AddAltByEncoding", "DefaultIcon", "IndexStyleSheet", "IndexHeadInsert",
-        "MultiviewsMatch", "XBitHack",
+        "XBitHack",
     };
 
     /// <summary>
@@ -207,7 +211,7 @@ public static class DirectiveTable
     [
         "core.c", "core_module", "http_core.c", "http_module", "mod_so.c", "so_module", "mpm_itk.c", "mpm_itk_module", "itk.c",
         "mod_version.c", "version_module", "mod_unixd.c", "unixd_module", "mod_log_config.c", "log_config_module",
-        "mod_dir.c", "dir_module", "mod_mime.c", "mime_module", "mod_alias.c", "alias_module",
+        "mod_dir.c", "dir_module", "mod_mime.c", "mime_module", "mod_negotiation.c", "negotiation_module", "mod_alias.c", "alias_module",
         "mod_authz_core.c", "authz_core_module", "mod_authz_host.c", "authz_host_module", "mod_authz_user.c", "authz_user_module",
         "mod_authz_groupfile.c", "authz_groupfile_module", "mod_authn_core.c", "authn_core_module", "mod_authn_file.c", "authn_file_module",
         "mod_auth_basic.c", "auth_basic_module", "mod_access_compat.c", "access_compat_module",

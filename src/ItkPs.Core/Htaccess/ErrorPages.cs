@@ -32,7 +32,7 @@ public static class ErrorPages
     public static string Reason(int status) => Reasons.TryGetValue(status, out var r) ? r : "Unknown";
 
     /// <summary>Apache's canned error page for a status (the body of an error response without an ErrorDocument).</summary>
-    public static string Body(int status, string method, string? location)
+    public static string Body(int status, string method, string? location, string? variantList = null)
     {
         string text = status switch
         {
@@ -43,6 +43,8 @@ public static class ErrorPages
             403 => "<p>You don't have permission to access this resource.</p>",
             404 => "<p>The requested URL was not found on this server.</p>",
             405 => $"<p>The requested method {Html(method)} is not allowed for this URL.</p>",
+            300 => variantList?.TrimEnd('\n') ?? "",
+            406 => "<p>An appropriate representation of the requested resource could not be found on this server.</p>" + (variantList is null ? "" : "\n" + variantList.TrimEnd('\n')),
             410 => "<p>The requested resource is no longer available on this server and there is no forwarding address.\nPlease remove all references to this resource.</p>",
             413 => $"The requested resource does not allow request data with {Html(method)} requests, or the amount of data provided in\nthe request exceeds the capacity limit.\n",
             414 => "<p>The requested URL's length exceeds the capacity\nlimit for this server.<br />\n</p>",

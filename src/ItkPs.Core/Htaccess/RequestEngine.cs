@@ -62,7 +62,7 @@ public sealed class RequestEngine : IRewriteHost
     {
         if (r.IsInitial) PostRead(r);
         r.PerDir = _vh.Base;
-        int s = Translate(r);
+        int s = r.FileLookup ? 0 : Translate(r);
         if (s != 0) return s;
         s = MapToStorage(r);
         if (s != 0) return s;
@@ -71,7 +71,10 @@ public sealed class RequestEngine : IRewriteHost
         if (!r.IsSubrequest) HeaderParser(r);
         s = await AccessAsync(r);
         if (s != 0) return s;
-        TypeChecker(r);
+        // mod_negotiation's type checker runs first and, when it chose a variant, mod_mime does not
+        int multi = r.Finfo.Kind == FileKind.None && r.PerDir.Options.HasFlag(Opt.MultiViews) ? await MultiViewsAsync(r) : -1;
+        if (multi > 0) return multi;
+        if (multi < 0) TypeChecker(r);
         return await FixupsAsync(r);
     }
 
@@ -608,17 +611,24 @@ public sealed class RequestEngine : IRewriteHost
 
     // ---------------------------------------------------------------- types and fixups
 
-    /// <summary>mod_mime: type, charset, language, encoding and handler from every extension of the file name.</summary>
+    /// <summary>
+    /// mod_mime: type, charset, language, encoding and handler from every extension of the file
+    /// name; the base name and the extensions that said nothing are kept for MultiViews.
+    /// </summary>
     private void TypeChecker(RequestRec r)
     {
         if (r.Finfo.Kind == FileKind.Directory) { r.ContentType = "httpd/unix-directory"; return; }
         string name = r.Filename!.TrimEnd('/');
         name = name[(name.LastIndexOf('/') + 1)..];
-        var exts = r.PerDir.Mime.Extensions;
+        var mime = r.PerDir.Mime;
+        var exts = mime.Extensions;
         string? type = null, charset = null, encoding = null, language = null, handler = r.Handler;
         int dot = name.IndexOf('.');
+        List<string>? exceptions = null;
+        bool foundMetadata = false;
         if (dot >= 0)
         {
+            exceptions = [name[..dot]];
             foreach (var raw in name[(dot + 1)..].Split('.'))
             {
                 if (raw.Length == 0) continue;
@@ -628,24 +638,156 @@ public sealed class RequestEngine : IRewriteHost
                     if (info.Type is not null) { type = info.Type; found = true; }
                     if (info.Charset is not null) { charset = info.Charset; found = true; }
                     if (info.Language is not null) { language = language is null ? info.Language : language + ", " + info.Language; found = true; }
-                    if (info.Handler is not null && r.ScriptAliasUrl is null) { handler = info.Handler; found = true; }
+                    if (info.Handler is not null && r.ScriptAliasUrl is null)
+                    {
+                        handler = info.Handler;
+                        // a handler extension is not metadata: the file was asked for by that name
+                        if (mime.Multimatch.HasFlag(MultiviewsMatch.Handlers)) found = true;
+                    }
                     if (info.Encoding is not null)
                     {
-                        string enc = info.Encoding.StartsWith("x-", StringComparison.Ordinal) ? info.Encoding : info.Encoding;
-                        encoding = encoding is null ? enc : encoding + ", " + enc;
+                        encoding = encoding is null ? info.Encoding : encoding + ", " + info.Encoding;
                         found = true;
                     }
                     if (info.Type is null && !info.RemoveType && _host.Types.Find(raw) is { } t0) { type = t0; found = true; }
                 }
                 else if (_host.Types.Find(raw) is { } t) { type = t; found = true; }
-                _ = found;
+                if (found || mime.Multimatch.HasFlag(MultiviewsMatch.Any)) foundMetadata = true;
+                else exceptions.Add(raw.ToLowerInvariant());
             }
         }
+        r.MimeExceptions = foundMetadata ? exceptions : null;
         if (type is not null && charset is not null && !type.Contains("charset=", StringComparison.OrdinalIgnoreCase)) type += "; charset=" + charset;
         r.ContentType = type;
         r.ContentEncoding = encoding;
-        r.ContentLanguage = language ?? r.PerDir.Mime.DefaultLanguage;
+        r.ContentLanguage = language ?? mime.DefaultLanguage;
         r.Handler = handler;
+    }
+
+    // ---------------------------------------------------------------- MultiViews (mod_negotiation)
+
+    /// <summary>
+    /// handle_multi: a request for a file that does not exist, under Options MultiViews, looks for
+    /// "name.*" in its directory, runs a file subrequest for each (access, types, fixups, all as for
+    /// a request of its own), keeps those whose every extension mod_mime understood, lets
+    /// <see cref="Negotiation"/> choose, and becomes the chosen subrequest. Returns -1 when it does
+    /// not apply (the type checker runs as usual), 0 when a variant was chosen, else the status.
+    /// </summary>
+    private async ValueTask<int> MultiViewsAsync(RequestRec r)
+    {
+        string filename = r.Filename!;
+        int slash = filename.LastIndexOf('/');
+        if (slash < 0 || !filename.StartsWith('/')) return -1;
+        string dir = filename[..(slash + 1)], prefix = filename[(slash + 1)..];
+        if (prefix.Length == 0) return -1;
+
+        List<(string Name, bool IsDir)> entries;
+        try
+        {
+            var options = new System.IO.EnumerationOptions { AttributesToSkip = 0, IgnoreInaccessible = false, RecurseSubdirectories = false };
+            entries = new System.IO.Enumeration.FileSystemEnumerable<(string, bool)>(dir,
+                (ref System.IO.Enumeration.FileSystemEntry e) => (e.FileName.ToString(), e.IsDirectory && (e.Attributes & FileAttributes.ReparsePoint) == 0),
+                options)
+            {
+                ShouldIncludePredicate = (ref System.IO.Enumeration.FileSystemEntry e) =>
+                    e.FileName.Length > prefix.Length && e.FileName[prefix.Length] == '.' && e.FileName.StartsWith(prefix, StringComparison.Ordinal),
+            }.ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _host.Log(r, "error", $"AH00686: cannot read directory for multi: {dir}");
+            return 403;
+        }
+        if (entries.Count == 0) return -1;
+
+        // the URL of a sibling: the request's directory (PATH_INFO taken off) and the entry's name
+        string uri = r.PathInfo.Length > 0 && r.Uri.EndsWith(r.PathInfo, StringComparison.Ordinal) ? r.Uri[..^r.PathInfo.Length] : r.Uri;
+        string udir = uri[..(uri.LastIndexOf('/') + 1)];
+        bool anyMatch = false;
+        var variants = new List<Negotiation.Variant>();
+        var segments = prefix.Split('.');
+        foreach (var (name, isDir) in entries)
+        {
+            if (isDir) continue;
+            anyMatch = true;
+            var sub = new RequestRec(r.X, r.Method, udir + name + r.PathInfo, null, r.UnparsedUri)
+            {
+                Main = r, Env = new HeaderTable(r.Env), FileLookup = true, Filename = dir + name + r.PathInfo,
+            };
+            int status = await ProcessAsync(sub);
+            if (sub.Finfo.Kind != FileKind.Regular) continue;
+            if (sub.Handler is not null && sub.ContentType is null) sub.ContentType = Negotiation.CgiMagicType;
+            var exceptions = sub.MimeExceptions;
+            if (exceptions is null) continue;
+            // every extension mod_mime did not understand must be part of the name asked for, in order
+            int k = 0;
+            foreach (var seg in segments)
+            {
+                if (k >= exceptions.Count) break;
+                if (string.Equals(seg, exceptions[k], StringComparison.Ordinal)) k++;
+            }
+            if (k < exceptions.Count) continue;
+            if (status != 0 || sub.ContentType is null) continue;
+            int pos = 0;
+            var ct = Negotiation.ParseItem(sub.ContentType, ref pos);
+            variants.Add(new Negotiation.Variant
+            {
+                FileName = name, MimeType = ct.Name, SourceQuality = ct.Quality, Level = ct.Level, Charset = ct.Charset,
+                Languages = sub.ContentLanguage is { } langs ? langs.Split(", ").Select(l => l.ToLowerInvariant()).ToArray() : [],
+                Encoding = sub.ContentEncoding, Bytes = sub.Finfo.Size, HasHandler = sub.Handler is not null, Tag = sub,
+            });
+        }
+        if (variants.Count == 0)
+        {
+            if (!anyMatch) return -1;
+            _host.Log(r, "error", $"AH00687: Negotiation: discovered file(s) matching request: {filename} (None could be negotiated).");
+            return 404;
+        }
+        variants.Sort((a, b) => a.SourceQuality != b.SourceQuality ? b.SourceQuality.CompareTo(a.SourceQuality) : string.CompareOrdinal(a.FileName, b.FileName));
+
+        var h = r.X.HeadersIn;
+        bool get = r.Method is "GET" or "HEAD";
+        var mime = r.PerDir.Mime;
+        var result = Negotiation.Negotiate(new Negotiation.Request
+        {
+            Accept = h.Get("Accept"), AcceptLanguage = h.Get("Accept-Language"), AcceptCharset = h.Get("Accept-Charset"),
+            AcceptEncoding = h.Get("Accept-Encoding"), Negotiate = h.Get("Negotiate"), UserAgent = h.Get("User-Agent"),
+            Transparent = get && r.PathInfo.Length == 0, PreferScripts = !get || r.Args is not null || r.PathInfo.Length > 0,
+            LanguagePriority = mime.LanguagePriority ?? [], Force = mime.ForceLanguage,
+            PreferLanguage = r.Env.Get("prefer-language"), NoGzip = r.Env.Contains("no-gzip"), GzipOnlyHtml = r.Env.Get("gzip-only-text/html") == "1",
+        }, variants);
+
+        var chosen = (RequestRec?)result.Best?.Tag;
+        if (chosen is not null && chosen.ErrHeadersOut.Get("Vary") is { } subVary)
+        {
+            // the variant negotiates too: its Vary becomes Variant-Vary and the response's Vary
+            r.ErrHeadersOut.Set("Variant-Vary", subVary);
+            r.ErrHeadersOut.Set("Vary", subVary);
+            chosen.ErrHeadersOut.Unset("Vary");
+        }
+        foreach (var (k2, v) in result.Headers)
+        {
+            if (k2 is "Vary" or "Alternates") r.ErrHeadersOut.Merge(k2, v);
+            else r.ErrHeadersOut.Set(k2, v);
+        }
+        if (result.Status != 0)
+        {
+            if (result.VariantList is not null) (r.Main ?? r).Notes.Set("variant-list", result.VariantList);
+            if (result.Status == 406) _host.Log(r, "error", $"AH00690: no acceptable variant: {filename}");
+            return result.Status;
+        }
+
+        // the variant list validator: an ETag of the directory the variants were read from
+        var dst = FileStat.Of(dir.Length > 1 ? dir.TrimEnd('/') : dir);
+        long mtimeUs = dst.MtimeSec * 1_000_000 + dst.MtimeNsec / 1000;
+        long nowUs = (r.X.Start - DateTime.UnixEpoch).Ticks / 10;
+        r.VlistValidator = (nowUs - mtimeUs > 1_000_000 ? "" : "W/") + "\"" + mtimeUs.ToString("x", CultureInfo.InvariantCulture) + "\"";
+
+        chosen!.Args ??= r.Args;
+        string? vlv = r.VlistValidator;
+        FastRedirect(chosen, r);
+        r.VlistValidator = vlv;
+        return 0;
     }
 
     private async ValueTask<int> FixupsAsync(RequestRec r)
@@ -686,6 +828,9 @@ public sealed class RequestEngine : IRewriteHost
             s = await FixupFallbackAsync(r);
             if (s != 0) return s;
         }
+
+        // mod_negotiation's fix_encoding: the Content-Encoding in the spelling the client accepts (gzip or x-gzip)
+        if (r.ContentEncoding is not null && r.X.HeadersIn.Get("Accept-Encoding") is { } ae) r.ContentEncoding = Negotiation.FixEncoding(r.ContentEncoding, ae);
 
         // mod_rewrite [T=] / [H=]
         if (r.ForcedType is { } t) r.ContentType = t;

@@ -138,6 +138,16 @@ public sealed class RequestRec
     /// <summary>The status of the error whose ErrorDocument this request serves (0 for ordinary requests).</summary>
     public int ErrorStatus { get; init; }
 
+    /// <summary>A subrequest for a file (ap_sub_req_lookup_dirent): its Filename is set, the translate phase is skipped.</summary>
+    public bool FileLookup { get; init; }
+    /// <summary>
+    /// mod_mime's "ap-mime-exceptions-list": the base name and each extension that gave no type,
+    /// charset, language or encoding; null when no extension gave anything (MultiViews reads it).
+    /// </summary>
+    public List<string>? MimeExceptions { get; set; }
+    /// <summary>A negotiated response's variant-list validator (an ETag of the directory), merged into the file's ETag.</summary>
+    public string? VlistValidator { get; set; }
+
     public bool IsSubrequest => Main is not null;
     public bool IsInitial => Main is null && Prev is null;
 

@@ -42,6 +42,7 @@ public static class SectionCompiler
         private DirConfBuilder? _dir;
         private List<RedirectEntry>? _redirects;
         private Dictionary<string, MimeConf.ExtInfo>? _mime; private string? _defaultLanguage;
+        private MultiviewsMatch _multimatch; private List<string>? _langPriority; private ForceLanguage _forceLanguage;
         private List<HeaderAction>? _headers;
         private List<KeyValuePair<string, string?>>? _env;
         private List<SetEnvIfEntry>? _setEnvIf;
@@ -330,7 +331,7 @@ public static class SectionCompiler
                 // ---- mod_mime ----
                 case "addtype": Mime(d, (e, v) => e with { Type = v.ToLowerInvariant() }); return;
                 case "addencoding": Mime(d, (e, v) => e with { Encoding = v.ToLowerInvariant() }); return;
-                case "addcharset": Mime(d, (e, v) => e with { Charset = v }); return;
+                case "addcharset": Mime(d, (e, v) => e with { Charset = v.ToLowerInvariant() }); return;
                 case "addlanguage": Mime(d, (e, v) => e with { Language = v.ToLowerInvariant() }); return;
                 case "addhandler": Mime(d, (e, v) => e with { Handler = v.ToLowerInvariant() }); return;
                 case "removetype": MimeRemove(d, e => e with { RemoveType = true }); return;
@@ -339,6 +340,46 @@ public static class SectionCompiler
                 case "removelanguage": MimeRemove(d, e => e with { RemoveLanguage = true }); return;
                 case "removehandler": MimeRemove(d, e => e with { RemoveHandler = true }); return;
                 case "defaultlanguage": Count(d, 1, 1, "one argument, a language tag"); _mime ??= new(StringComparer.OrdinalIgnoreCase); _defaultLanguage = a[0]; return;
+                case "multiviewsmatch":
+                    Count(d, 1, int.MaxValue, "one or more of Any, NegotiatedOnly, Filters, Handlers");
+                    _mime ??= new(StringComparer.OrdinalIgnoreCase);
+                    foreach (var v in a)
+                    {
+                        var m = v.ToLowerInvariant() switch
+                        {
+                            "any" => MultiviewsMatch.Any, "negotiatedonly" => MultiviewsMatch.NegotiatedOnly,
+                            "filters" => MultiviewsMatch.Filters, "handlers" => MultiviewsMatch.Handlers,
+                            _ => throw Err(d, "Unrecognized option"),
+                        };
+                        if (m is MultiviewsMatch.Any or MultiviewsMatch.NegotiatedOnly && (_multimatch & ~m) != 0)
+                            throw Err(d, "Any is incompatible with NegotiatedOnly, Filters and Handlers");
+                        if (m is MultiviewsMatch.Filters or MultiviewsMatch.Handlers && (_multimatch & (MultiviewsMatch.Any | MultiviewsMatch.NegotiatedOnly)) != 0)
+                            throw Err(d, $"{(m == MultiviewsMatch.Filters ? "Filters" : "Handlers")} is incompatible with Any and NegotiatedOnly");
+                        _multimatch |= m;
+                    }
+                    return;
+
+                // ---- mod_negotiation ----
+                case "languagepriority":
+                    Count(d, 1, int.MaxValue, "one or more language tags");
+                    _mime ??= new(StringComparer.OrdinalIgnoreCase);
+                    (_langPriority ??= new()).AddRange(a);
+                    return;
+                case "forcelanguagepriority":
+                    Count(d, 1, int.MaxValue, "Prefer, Fallback or None");
+                    _mime ??= new(StringComparer.OrdinalIgnoreCase);
+                    foreach (var v in a)
+                    {
+                        var f = v.ToLowerInvariant() switch
+                        {
+                            "none" => ForceLanguage.None, "prefer" => ForceLanguage.Prefer, "fallback" => ForceLanguage.Fallback,
+                            _ => throw Err(d, $"Invalid ForceLanguagePriority option {v}"),
+                        };
+                        if (f == ForceLanguage.None ? (_forceLanguage & ~ForceLanguage.None) != 0 : (_forceLanguage & ForceLanguage.None) != 0)
+                            throw Err(d, "Cannot combine ForceLanguagePriority options with None");
+                        _forceLanguage |= f;
+                    }
+                    return;
 
                 // ---- mod_headers ----
                 case "header": (_headers ??= new()).Add(Header(d, request: false)); return;
@@ -821,7 +862,12 @@ public static class SectionCompiler
                 };
             if (_dir is not null) _s.Dir = new DirConf { Index = _dir.Index, Fallback = _dir.Fallback, Slash = _dir.Slash, IndexRedirect = _dir.IndexRedirect };
             if (_redirects is not null) _s.Alias = new AliasConf { Redirects = _redirects };
-            if (_mime is not null) _s.Mime = new MimeConf { Extensions = _mime, DefaultLanguage = _defaultLanguage };
+            if (_mime is not null)
+                _s.Mime = new MimeConf
+                {
+                    Extensions = _mime, DefaultLanguage = _defaultLanguage, Multimatch = _multimatch,
+                    LanguagePriority = _langPriority, ForceLanguage = _forceLanguage,
+                };
             if (_headers is not null) _s.Headers = new HeadersConf { Actions = _headers };
             if (_env is not null) _s.Env = new EnvConf { Vars = _env };
             if (_setEnvIf is not null) _s.SetEnvIf = new SetEnvIfConf { Entries = _setEnvIf };
