@@ -70,14 +70,22 @@ sed -e "s/database_name_here/wp/; s/username_here/wp/; s/password_here/wp-pw/; s
 cp "$W/wordpress.htaccess" "$W/wp/.htaccess"
 chown -R "$U:$U" "$W/www" "$W/wp"; chmod 0755 "$W"
 
-vhosts() { # port, AllowOverride
+vhosts() { # port: n.test (AllowOverride None) and a.test (All) on the same tree, and WordPress
   cat <<CONF
 <VirtualHost 127.0.0.1:$1>
-  ServerName a.test
+  ServerName n.test
   DocumentRoot $W/www
   AssignUserID $U $U
   <Directory $W/www>
-    AllowOverride $2
+    AllowOverride None
+  </Directory>
+</VirtualHost>
+<VirtualHost 127.0.0.1:$1>
+  ServerName a.test
+  DocumentRoot $W/www-all
+  AssignUserID $U $U
+  <Directory $W/www-all>
+    AllowOverride All
   </Directory>
 </VirtualHost>
 <VirtualHost 127.0.0.1:$1>
@@ -95,40 +103,45 @@ vhosts() { # port, AllowOverride
 CONF
 }
 wait_port() { for _ in $(seq 1 200); do curl -s -o /dev/null -H "Host: $2" "http://127.0.0.1:$1/" && return 0; sleep 0.05; done; echo "port $1 never answered" >&2; return 1; }
-rps() { # port host path [wrk args]
-  local port=$1 host=$2 path=$3; shift 3
-  wrk -t2 -c"$C" -d"${D}s" -H "Host: $host" "$@" "http://127.0.0.1:$port$path" 2>&1 | awk '/Requests\/sec/ {print $2+0}'
+rps() { # seconds port host path [wrk args]
+  local d=$1 port=$2 host=$3 path=$4; shift 4
+  wrk -t2 -c"$C" -d"${d}s" -H "Host: $host" "$@" "http://127.0.0.1:$port$path" 2>&1 | awk '/Requests\/sec/ {print $2+0}'
 }
-start_apache() { # AllowOverride
-  vhosts $APORT "$1" > "$W/v-apache.conf"
+start_apache() {
+  vhosts $APORT > "$W/v-apache.conf"
   apache_conf $APORT "LoadModule rewrite_module $MODS/mod_rewrite.so" "LoadModule php_module $PHPMOD" > "$W/apache.conf"
   APACHE_RUN_DIR=$W APACHE_LOCK_DIR=$W APACHE_LOG_DIR=$W /usr/sbin/apache2 -f "$W/apache.conf" -k start
   wait_port $APORT a.test
 }
-start_itkd() { # AllowOverride
-  vhosts $IPORT "$1" > "$W/v-itkd.conf"
+start_itkd() {
+  vhosts $IPORT > "$W/v-itkd.conf"
   printf 'Listen 127.0.0.1:%s\nUser www-data\nGroup www-data\nInclude %s/v-itkd.conf\n' $IPORT "$W" > "$W/itkd.conf"
   "$ITKD" --config "$W/itkd.conf" --control-socket "$W/itkd.sock" > "$W/itkd.out" 2>&1 & IPID=$!
   wait_port $IPORT a.test
 }
 stop_itkd() { kill "$IPID"; wait "$IPID" 2>/dev/null || true; IPID=; }
 
+# Both servers run at once, each with a None and an All vhost on the same files; the four are
+# measured in turn, forwards and back (ABCD DCBA), D/2 seconds each, and each figure is the mean of
+# its two: drift of this shared machine then weighs on all four alike.
+cp -a "$W/www" "$W/www-all"
+start_apache; start_itkd
+for port in $APORT $IPORT; do for h in n.test a.test; do curl -sf -o /dev/null -H "Host: $h" "http://127.0.0.1:$port/index.html"; done; done
 declare -A R
-for ov in None All; do
-  start_apache $ov
-  curl -sf -o /dev/null -H 'Host: a.test' "http://127.0.0.1:$APORT/index.html"
-  R[apache-$ov-ka]=$(rps $APORT a.test /index.html)
-  R[apache-$ov-new]=$(rps $APORT a.test /index.html -H 'Connection: close')
-  stop_apache
-  start_itkd $ov
-  curl -sf -o /dev/null -H 'Host: a.test' "http://127.0.0.1:$IPORT/index.html"
-  R[itkd-$ov-ka]=$(rps $IPORT a.test /index.html)
-  R[itkd-$ov-new]=$(rps $IPORT a.test /index.html -H 'Connection: close')
-  stop_itkd
+half=$(( (D + 1) / 2 ))
+order=("itkd None $IPORT n.test" "itkd All $IPORT a.test" "apache All $APORT a.test" "apache None $APORT n.test")
+for kind in ka new; do
+  extra=(); [ $kind = new ] && extra=(-H 'Connection: close')
+  for i in 0 1 2 3 3 2 1 0; do
+    read -r srv ov port host <<<"${order[$i]}"
+    v=$(rps $half $port $host /index.html "${extra[@]}")
+    R[$srv-$ov-$kind]=$(awk -v a="${R[$srv-$ov-$kind]:-}" -v b="$v" 'BEGIN { if (a == "") print b; else printf "%.1f", (a + b) / 2 }')
+  done
 done
+stop_itkd; stop_apache
 
 # WordPress: installed once (through itkd), its front page through the permalink rules under each server
-start_itkd All
+start_itkd
 curl -s -o /dev/null -H 'Host: wp.test' --data-urlencode 'weblog_title=Bench' --data-urlencode 'user_name=admin' --data-urlencode 'admin_password=Bench-pw-long!' \
   --data-urlencode 'admin_password2=Bench-pw-long!' --data-urlencode 'admin_email=admin@example.invalid' --data 'blog_public=0&Submit=Install' \
   "http://127.0.0.1:$IPORT/wp-admin/install.php?step=2"
@@ -137,16 +150,16 @@ mariadb --socket="$W/db/mysql.sock" -uroot wp -e "UPDATE wp_options SET option_v
 cp "$W/wordpress.htaccess" "$W/wp/.htaccess"; chown "$U:$U" "$W/wp/.htaccess"
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: wp.test' "http://127.0.0.1:$IPORT/hello-world/")
 [ "$code" = 200 ] || { echo "WordPress /hello-world/ answered $code under itkd" >&2; exit 1; }
-R[itkd-wp-new]=$(rps $IPORT wp.test /hello-world/ -H 'Connection: close')
+R[itkd-wp-new]=$(rps $D $IPORT wp.test /hello-world/ -H 'Connection: close')
 stop_itkd
-start_apache All
+start_apache
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: wp.test' "http://127.0.0.1:$APORT/hello-world/")
 [ "$code" = 200 ] || { echo "WordPress /hello-world/ answered $code under Apache" >&2; exit 1; }
-R[apache-wp-new]=$(rps $APORT wp.test /hello-world/ -H 'Connection: close')
+R[apache-wp-new]=$(rps $D $APORT wp.test /hello-world/ -H 'Connection: close')
 stop_apache
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
-echo "== .htaccess cost ($D s per measure, $C connections, wrk on loopback)"
+echo "== .htaccess cost (static: the mean of two ${half} s runs in ABCD DCBA order; WordPress: $D s; $C connections, wrk on loopback)"
 printf '%-44s %14s %14s %8s\n' "" "Apache-itk" "itkd" "ratio"
 for kind in ka new; do
   label=$([ $kind = ka ] && echo "keep-alive" || echo "new connection per request")

@@ -181,6 +181,72 @@ public sealed class RequestEngineTests : IDisposable
         Assert.Equal(0, await engine.ProcessAsync(Request("/")));
     }
 
+    // The watch lets a remembered walk skip its stats; each change below must still be seen by the very next request.
+
+    [Fact]
+    public async Task ANewHtaccessInASubdirectoryIsSeenByTheNextRequest()
+    {
+        File("sub/x.txt", "x");
+        var (engine, cache) = Engine();
+        for (int i = 0; i < 3; i++) Assert.Equal(0, await engine.ProcessAsync(Request("/sub/x.txt")));
+        File("sub/.htaccess", "Require all denied\n");
+        Assert.Equal(403, await engine.ProcessAsync(Request("/sub/x.txt")));
+        Assert.NotNull(cache.Watch);
+    }
+
+    [Fact]
+    public async Task ADocumentRootBehindASymlinkSeesTheReleaseSwappedIn()
+    {
+        // capistrano-style: www -> releases/1, then atomically www -> releases/2 (rename over the link)
+        Directory.CreateDirectory(Path.Combine(_dir.Path, "releases/1"));
+        Directory.CreateDirectory(Path.Combine(_dir.Path, "releases/2"));
+        _dir.Write("releases/1/x.txt", "1");
+        _dir.Write("releases/2/x.txt", "2");
+        _dir.Write("releases/2/.htaccess", "Require all denied\n");
+        System.IO.File.CreateSymbolicLink(Root, Path.Combine(_dir.Path, "releases/1"));
+        var (engine, _) = Engine();
+        for (int i = 0; i < 3; i++) Assert.Equal(0, await engine.ProcessAsync(Request("/x.txt")));
+        string next = Root + ".next";
+        System.IO.File.CreateSymbolicLink(next, Path.Combine(_dir.Path, "releases/2"));
+        Assert.Equal(0, Mono.Unix.Native.Syscall.rename(next, Root));
+        Assert.Equal(403, await engine.ProcessAsync(Request("/x.txt")));
+    }
+
+    [Fact]
+    public async Task ADirectoryRenamedIntoPlaceIsReadAgainAndWatchedAnew()
+    {
+        File("app/x.txt", "x");
+        File("app/.htaccess", "Require all denied\n");
+        _dir.Write("app-new/x.txt", "x");
+        var (engine, _) = Engine();
+        for (int i = 0; i < 3; i++) Assert.Equal(403, await engine.ProcessAsync(Request("/app/x.txt")));
+        Directory.Move(Path.Combine(Root, "app"), Path.Combine(Root, "app-old"));
+        Directory.Move(Path.Combine(_dir.Path, "app-new"), Path.Combine(Root, "app"));
+        Assert.Equal(0, await engine.ProcessAsync(Request("/app/x.txt")));
+        // the directory now at that path is the one watched: a .htaccess written into it counts
+        File("app/.htaccess", "Require all denied\n");
+        Assert.Equal(403, await engine.ProcessAsync(Request("/app/x.txt")));
+    }
+
+    [Fact]
+    public async Task OtherFilesChangingMoveNothing()
+    {
+        File("x.txt", "x");
+        File(".htaccess", "Require all granted\n");
+        var (engine, cache) = Engine();
+        Assert.Equal(0, await engine.ProcessAsync(Request("/x.txt")));
+        Assert.Equal(0, await engine.ProcessAsync(Request("/x.txt")));
+        long before = cache.Watch!.Changes;
+        for (int i = 0; i < 5; i++) File($"upload-{i}.jpg", "data");
+        File("x.txt", "changed");
+        Assert.Equal(0, await engine.ProcessAsync(Request("/x.txt")));
+        Assert.Equal(before, cache.Watch.Changes);
+        Assert.Equal(1, cache.Reads);
+        File(".htaccess", "Require all denied\n");
+        Assert.Equal(403, await engine.ProcessAsync(Request("/x.txt")));
+        Assert.True(cache.Watch.Changes > before);
+    }
+
     [Fact]
     public async Task ModDirRedirectsADirectoryWithoutItsSlashAndFindsTheIndexAsASubrequest()
     {

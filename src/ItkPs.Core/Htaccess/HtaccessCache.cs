@@ -17,8 +17,8 @@ public sealed record HtaccessResult(HtaccessId Id, Section? Section, DirectiveEx
 
 /// <summary>
 /// .htaccess files, read with the worker's (the site user's) permissions, parsed and compiled once
-/// and kept until the file changes: each request costs one stat(2) per directory where overrides are
-/// allowed, and a re-read only when the inode, size, mtime or ctime moved. A file the user cannot
+/// and kept until the file changes: a re-read only when the inode, size, mtime or ctime moved (the
+/// walk checks that by stat only when <see cref="HtaccessWatch"/> saw something change). A file the user cannot
 /// read is a 403 (as Apache: "unable to check htaccess file"); one with an error a 500.
 /// </summary>
 public sealed class HtaccessCache
@@ -26,6 +26,29 @@ public sealed class HtaccessCache
     private sealed record Entry(HtaccessId Id, Section? Section, DirectiveException? Error);
     private readonly ConcurrentDictionary<(string Path, Overrides Allowed, Opt Opts, string List), Entry> _compiled = new();
     private long _reads;
+
+    private HtaccessWatch? _watch;
+    private int _watchState; // 0 not tried, 1 made, 2 unavailable
+
+    /// <summary>The inotify watch that lets remembered walks skip their stats; null where it cannot be had.</summary>
+    public HtaccessWatch? Watch
+    {
+        get
+        {
+            if (Volatile.Read(ref _watchState) == 0)
+            {
+                lock (_compiled)
+                {
+                    if (_watchState == 0)
+                    {
+                        _watch = HtaccessWatch.TryCreate();
+                        Volatile.Write(ref _watchState, _watch is null ? 2 : 1);
+                    }
+                }
+            }
+            return _watch;
+        }
+    }
 
     /// <summary>Files actually read (parsed) so far: a test can tell a cache hit from a re-read.</summary>
     public long Reads => Interlocked.Read(ref _reads);

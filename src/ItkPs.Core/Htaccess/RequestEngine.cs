@@ -52,8 +52,15 @@ public sealed class RequestEngine : IRewriteHost
 
     public VhostRuntime Vhost => _vh;
 
-    /// <summary>A remembered directory walk: the merged settings and the .htaccess versions they were made from.</summary>
-    private sealed record WalkEntry(PerDir PerDir, (string Dir, HtaccessId Id)[] Files, DirectiveException? Error, int Status);
+    /// <summary>
+    /// A remembered directory walk: the merged settings and the .htaccess versions they were made
+    /// from; trusted without a stat while the watch's generation is the one it was last checked at.
+    /// </summary>
+    private sealed record WalkEntry(PerDir PerDir, (string Dir, HtaccessId Id)[] Files, DirectiveException? Error, int Status)
+    {
+        public long CheckedAt = -1;
+        public bool Watched;
+    }
 
     // ------------------------------------------------------------------ phases
 
@@ -317,7 +324,7 @@ public sealed class RequestEngine : IRewriteHost
     private int Walk(RequestRec r, string dir)
     {
         var cached = _walks.GetValueOrDefault(dir);
-        if (cached is not null && Valid(cached))
+        if (cached is not null && Current(cached))
         {
             if (cached.Error is not null) { _host.Log(r, cached.Status == 403 ? "crit" : "alert", cached.Error.ToString()); return cached.Status; }
             r.PerDir = cached.PerDir;
@@ -370,6 +377,26 @@ public sealed class RequestEngine : IRewriteHost
     {
         // DirectoryMatches takes prefixes; at this depth the section must name exactly this directory
         return VhostRuntime.Depth(block.Block.Path) == VhostRuntime.Depth(cur);
+    }
+
+    /// <summary>
+    /// Whether a remembered walk still holds: at once while the watch saw nothing change since it
+    /// was last checked (one read of the watch's queue for all directories); else by a stat of each of its .htaccess files, with the watches renewed
+    /// first (so that a change after the stat moves the generation).
+    /// </summary>
+    private bool Current(WalkEntry e)
+    {
+        if (e.Files.Length == 0) return true;
+        var watch = _htaccess.Watch;
+        if (watch is null) return Valid(e);
+        long generation = watch.Poll();
+        if (generation < 0) return Valid(e);
+        if (e.Watched && e.CheckedAt == generation) return true;
+        bool watched = watch.Ensure(e.Files.Select(f => f.Dir));
+        if (!Valid(e)) return false;
+        e.Watched = watched;
+        e.CheckedAt = generation;
+        return true;
     }
 
     private static bool Valid(WalkEntry e)

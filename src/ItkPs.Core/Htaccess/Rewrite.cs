@@ -70,16 +70,22 @@ public sealed class RewriteRuleEntry
     }
 
     /// <summary>
-    /// The answer of the two patterns nearly every .htaccess uses (WordPress's ".*" and "."), without
-    /// the regex interpreter; null for any other pattern. "." matches what holds a character other
-    /// than a newline, ".*" matches everything.
+    /// The answer, without the regex interpreter, of the patterns nearly every .htaccess uses:
+    /// WordPress's ".*" and "." ("." matches what holds a character other than a newline, ".*"
+    /// everything) and plain, perhaps anchored, text ("^index\.php$"); null for any other pattern.
     /// </summary>
-    public bool? QuickMatch(string input) => PatternText switch
+    public bool? QuickMatch(string input)
     {
-        ".*" or "^.*" or "^" => true,
-        "." => input.AsSpan().IndexOfAnyExcept('\n') >= 0,
-        _ => null,
-    };
+        switch (PatternText)
+        {
+            case ".*" or "^.*" or "^": return true;
+            case ".": return input.AsSpan().IndexOfAnyExcept('\n') >= 0;
+        }
+        _literal ??= LiteralPattern.Of(PatternText, Flags.HasFlag(RuleFlags.NoCase));
+        return _literal.Match(input);
+    }
+
+    private LiteralPattern? _literal;
 
     private static bool HasBackref(string? s)
     {
@@ -87,6 +93,59 @@ public sealed class RewriteRuleEntry
         for (int i = s.IndexOf('$'); i >= 0 && i + 1 < s.Length; i = s.IndexOf('$', i + 1))
             if (char.IsAsciiDigit(s[i + 1])) return true;
         return false;
+    }
+}
+
+/// <summary>
+/// A pattern that is plain text, perhaps anchored ("^index\.php$", "^wp-admin", "\.css$"), matched
+/// as a string comparison instead of by the regex interpreter; any other pattern answers null.
+/// As in PCRE, "$" also matches before a final newline.
+/// </summary>
+internal sealed class LiteralPattern
+{
+    private static readonly LiteralPattern NotLiteral = new(null, false, false, false);
+    private readonly string? _text;
+    private readonly bool _start, _end;
+    private readonly StringComparison _cmp;
+
+    private LiteralPattern(string? text, bool start, bool end, bool noCase)
+    {
+        _text = text; _start = start; _end = end; _cmp = noCase ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+    }
+
+    public static LiteralPattern Of(string pattern, bool noCase)
+    {
+        int from = 0, to = pattern.Length;
+        bool start = to > 0 && pattern[0] == '^';
+        if (start) from = 1;
+        bool end = to > from && pattern[to - 1] == '$' && (to - 2 < from || pattern[to - 2] != '\\');
+        if (end) to--;
+        var sb = new System.Text.StringBuilder(to - from);
+        for (int i = from; i < to; i++)
+        {
+            char c = pattern[i];
+            if (c == '\\')
+            {
+                // an escaped punctuation character stands for itself; \d, \w, \b... are classes
+                if (i + 1 >= to || char.IsAsciiLetterOrDigit(pattern[i + 1]) || pattern[i + 1] > 127) return NotLiteral;
+                sb.Append(pattern[++i]);
+                continue;
+            }
+            if (c is '.' or '*' or '+' or '?' or '(' or ')' or '[' or ']' or '{' or '}' or '|' or '^' or '$' || c > 127) return NotLiteral;
+            // with NC only ASCII letters fold, as the two servers' regex engines agree on those
+            sb.Append(c);
+        }
+        if (sb.Length == 0) return NotLiteral;
+        return new LiteralPattern(sb.ToString(), start, end, noCase);
+    }
+
+    public bool? Match(string input)
+    {
+        if (_text is null) return null;
+        if (_start && _end) return input.Equals(_text, _cmp) || (input.Length == _text.Length + 1 && input[^1] == '\n' && input.StartsWith(_text, _cmp));
+        if (_start) return input.StartsWith(_text, _cmp);
+        if (_end) return input.EndsWith(_text, _cmp) || (input.Length > 0 && input[^1] == '\n' && input.AsSpan(0, input.Length - 1).EndsWith(_text, _cmp));
+        return input.Contains(_text, _cmp);
     }
 }
 
@@ -593,6 +652,9 @@ public sealed class RewriteEngine(IRewriteHost host)
     private string Expand(string input, Ctx ctx, RewriteRuleEntry? entry)
     {
         if (input.IndexOfAny(['\\', '$', '%']) < 0) return input;
+        // the most common template of all is one variable ("%{REQUEST_FILENAME}", "%{HTTP:Authorization}")
+        if (input.Length > 3 && input[0] == '%' && input[1] == '{' && input[^1] == '}' && input.IndexOf('}') == input.Length - 1 && input.IndexOf('{', 2) < 0)
+            return host.Variable(ctx.R, input[2..^1]);
         var sb = new StringBuilder(input.Length + 32);
         for (int i = 0; i < input.Length; i++)
         {
