@@ -60,6 +60,8 @@ public sealed class RequestEngine : IRewriteHost
     {
         public long CheckedAt = -1;
         public bool Watched;
+        /// <summary>A watch could not be added for it (an ancestor the user cannot read, the inotify limit): checked by stat only.</summary>
+        public bool Unwatchable;
     }
 
     // ------------------------------------------------------------------ phases
@@ -388,11 +390,13 @@ public sealed class RequestEngine : IRewriteHost
     {
         if (e.Files.Length == 0) return true;
         var watch = _htaccess.Watch;
-        if (watch is null) return Valid(e);
+        if (watch is null || e.Unwatchable) return Valid(e);
         long generation = watch.Poll();
         if (generation < 0) return Valid(e);
         if (e.Watched && e.CheckedAt == generation) return true;
         bool watched = watch.Ensure(e.Files.Select(f => f.Dir));
+        // not trying again on every request: a watch that failed once would cost its system calls each time
+        if (!watched) e.Unwatchable = true;
         if (!Valid(e)) return false;
         e.Watched = watched;
         e.CheckedAt = generation;
