@@ -49,7 +49,9 @@ public sealed unsafe class Dispatcher
     private readonly Queue<(long Due, Client C, uint Stamp)> _headTimers = new(), _slotTimers = new(), _workerTimers = new(), _lingerTimers = new(), _prefaceTimers = new();
     private int _headTimeoutMs = 10000;
     private long _nextId, _accepted, _timeouts, _busy, _refused;
-    private int _openClients;
+    private int _openClients, _openPeak;
+    /// <summary>Connections in hand at once beyond which, once they are gone again, the dispatcher gives its memory back.</summary>
+    private const int TrimAfterPeak = 1024;
     private bool _draining, _acceptPaused;
     private long _drainDeadline, _nextTick, _acceptResume, _nextFdLog;
     private readonly RateLimitedLog _limited = new();
@@ -227,7 +229,7 @@ public sealed unsafe class Dispatcher
                 return; // EAGAIN: none left (or the other dispatcher of a reload took it)
             }
             _accepted++;
-            _openClients++;
+            if (++_openClients > _openPeak) _openPeak = _openClients;
             var c = new Client { Fd = fd, Local = l.Bound ?? LocalEndPoint(fd), Tls = l.Tls, H2c = l.H2c };
             Peek(c, 0);
         }
@@ -587,6 +589,14 @@ public sealed unsafe class Dispatcher
     /// <summary>Pings, wedged workers, idle workers.</summary>
     private void Tick(long now)
     {
+        // After a surge (a slowloris attack, a crowd) the garbage collector keeps the heap it grew to;
+        // once most of those connections are gone, one compacting collection returns it (a few ms, once).
+        if (_openPeak >= TrimAfterPeak && _openClients <= _openPeak / 8)
+        {
+            Log.Write(LogEvent.DispatcherTrimmed, $"{_openClients} connection(s) in hand after a peak of {_openPeak}; returning memory");
+            _openPeak = _openClients;
+            WorkingSet.Trim();
+        }
         foreach (var pool in _pools.Values)
             foreach (var link in pool.Links.ToList())
             {

@@ -13,7 +13,7 @@ public enum LogEvent
     AccountCreated = 1019, TerminalDetached = 1020, WorkerImage = 1021,
     DispatcherStarted = 2001, ListenerReceived = 2002, ClientTimeout = 2003, VhostBusy = 2004,
     NoVhost = 2005, WorkerAttached = 2006, WorkerDetached = 2007, Draining = 2008, PeerProtocolError = 2009, RoutingFailed = 2010,
-    WorkerUnresponsive = 2011, PoolHeldBack = 2012, AcceptFailed = 2013, BadClientHello = 2014,
+    WorkerUnresponsive = 2011, PoolHeldBack = 2012, AcceptFailed = 2013, BadClientHello = 2014, DispatcherTrimmed = 2015,
     WorkerStarted = 3001, MisdirectedRequest = 3002, WorkerIdleExit = 3003, WorkerDraining = 3004, RequestFailed = 3005,
     PhpStarted = 3006, PhpExited = 3007, PhpThrottled = 3008, ScriptFailed = 3009, Kestrel = 3010, PhpOutput = 3011,
     CertificateLoaded = 3012, CertificateFailed = 3013, TlsHandshakeFailed = 3014,

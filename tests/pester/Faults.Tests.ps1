@@ -112,6 +112,23 @@ Describe 'MaxClientsVHost counts the open connections, exactly, after load and a
     }
 }
 
+Describe 'The dispatcher after a surge' {
+    It 'gives its memory back once the 1 200 connections it held are gone, and serves on' {
+        $dispatcher = (Get-ItkServer -ControlSocket $Sock).DispatcherPid
+        function Get-Rss { [long](((Get-Content "/proc/$dispatcher/status") -match '^VmRSS:' -split '\s+')[1]) }
+        $held = foreach ($i in 1..1200) { [System.Net.Sockets.TcpClient]::new('127.0.0.1', $Port) }  # connected, sending nothing
+        try {
+            Wait-Until { @(Get-ChildItem "/proc/$dispatcher/fd").Count -ge 1200 } -What 'the dispatcher to accept the 1 200 connections'
+            $during = Get-Rss
+            Select-String -Path $LogFile -Pattern 'E2015 DispatcherTrimmed' -Quiet | Should -BeFalse -Because 'nothing is returned while the connections are held'
+        } finally { foreach ($c in $held) { $c.Dispose() } }
+        Wait-Until { Select-String -Path $LogFile -Pattern 'E2015 DispatcherTrimmed: \d+ connection\(s\) in hand after a peak of 1\d{3}' -Quiet } -What 'the dispatcher to return its memory'
+        $after = Get-Rss
+        $after | Should -BeLessThan $during -Because "the dispatcher held $during kB with the connections and returns memory once they are gone"
+        Get-HttpStatus $Port 'a.itkf.test' '/index.html' | Should -Be 200
+    }
+}
+
 Describe 'Out of descriptors' {
     It 'the dispatcher logs once, pauses accepting instead of spinning, and recovers' {
         $dispatcher = (Get-ItkServer -ControlSocket $Sock).DispatcherPid
