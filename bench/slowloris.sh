@@ -108,7 +108,7 @@ read -r ka1 nc1 cpu1 ccpu1 b1 e1 d1 a1 < <(attack shared)
 sleep 3
 if [ -n "$CAP" ]; then read -r ka2 nc2 cpu2 ccpu2 b2 e2 d2 a2 < <(attack capped); else ka2=- nc2=- cpu2=- ccpu2=- b2=- e2=- d2=- a2=-; fi
 for _ in $(seq 1 50); do [ "$(established)" -eq 0 ] && break; sleep 0.1; done
-sleep 3   # the worker trims once idle, the dispatcher on its next tick
+sleep 8   # the worker trims 2-3 s after its last connection closed (10 000 of them close first), the dispatcher on its next tick
 d3=$(rss_kb "$DISP"); a3=$(rss_kb "$WA")
 # Alone again: the ratios are against the mean of the runs before and after the attacks, so that
 # the drift of a shared machine over the two minutes weighs on both sides alike.
