@@ -51,7 +51,8 @@ public sealed unsafe class Dispatcher
     private long _nextId, _accepted, _timeouts, _busy, _refused;
     private int _openClients, _openPeak;
     /// <summary>Connections in hand at once beyond which, once they are gone again, the dispatcher gives its memory back.</summary>
-    private const int TrimAfterPeak = 1024;
+    private const int TrimAfterPeak = 1024, TrimEveryMs = 10000;
+    private long _nextTrim;
     private bool _draining, _acceptPaused;
     private long _drainDeadline, _nextTick, _acceptResume, _nextFdLog;
     private readonly RateLimitedLog _limited = new();
@@ -591,11 +592,15 @@ public sealed unsafe class Dispatcher
     {
         // After a surge (a slowloris attack, a crowd) the garbage collector keeps the heap it grew to;
         // once most of those connections are gone, one compacting collection returns it (a few ms, once).
-        if (_openPeak >= TrimAfterPeak && _openClients <= _openPeak / 8)
+        // At most once in 10 s, so that a client opening and closing a thousand connections in a
+        // loop cannot make the loop collect over and over.
+        if (_openPeak >= TrimAfterPeak && _openClients <= _openPeak / 8 && now >= _nextTrim)
         {
-            Log.Write(LogEvent.DispatcherTrimmed, $"{_openClients} connection(s) in hand after a peak of {_openPeak}; returning memory");
-            _openPeak = _openClients;
+            var sw = System.Diagnostics.Stopwatch.StartNew();
             WorkingSet.Trim();
+            Log.Write(LogEvent.DispatcherTrimmed, $"{_openClients} connection(s) in hand after a peak of {_openPeak}; memory returned in {sw.ElapsedMilliseconds} ms");
+            _openPeak = _openClients;
+            _nextTrim = now + TrimEveryMs;
         }
         foreach (var pool in _pools.Values)
             foreach (var link in pool.Links.ToList())
