@@ -95,6 +95,9 @@ public sealed class Worker(int poolId)
         builder.WebHost.UseKestrelCore();
         builder.Logging.AddProvider(new KestrelLogProvider());
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        // Hosting's per-request diagnostics log nothing at Warning, but while their category is
+        // enabled at all ASP.NET Core starts an Activity and a logging scope for every request.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         builder.Services.AddSingleton<IConnectionListenerFactory>(_transport);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
         builder.WebHost.ConfigureKestrel(k =>

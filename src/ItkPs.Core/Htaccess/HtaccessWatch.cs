@@ -113,6 +113,7 @@ public sealed partial class HtaccessWatch : IDisposable
     /// generation after them. An event is queued by the very system call that made the change, so a
     /// change that was complete before this call is always counted: the next request sees it.
     /// </summary>
+    [System.Runtime.CompilerServices.SkipLocalsInit] // the buffer is only read where read(2) wrote it
     public unsafe long Poll()
     {
         if (_closed) return -1;
