@@ -242,7 +242,7 @@ public sealed class Pipeline(Snapshot snapshot, StaticFiles files, ScriptHost sc
                     log($"[warn] AH00523: handler \"{handler}\" not found for: {r.Filename}");
                 if (r.ErrorStatus != 0) response.StatusCode = r.ErrorStatus;
                 await files.ServeAsync(c, r.Filename!, r.Finfo, r.ContentType, pd.Core.Etag ?? ETagBits.MTime | ETagBits.Size,
-                    r.ContentEncoding, r.ContentLanguage, plain: r.ErrorStatus != 0, r.X.Start, r.VlistValidator);
+                    r.ContentEncoding, r.ContentLanguage, plain: r.ErrorStatus != 0, r.X.Start, r.VlistValidator, statOfPath: r.FinfoPath == r.Filename);
                 return default;
             case HandlerKind.Cgi:
                 if (r.ScriptAliasUrl is null && !pd.Options.HasFlag(Opt.ExecCGI))

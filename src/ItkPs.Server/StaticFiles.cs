@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using ItkPs.Core.Config;
 using ItkPs.Core.Hosting;
@@ -14,6 +15,10 @@ namespace ItkPs.Server;
 /// come from ASP.NET's file result; the type, encoding and language are those the request engine
 /// found (mod_mime: no Content-Type when the extension is unknown, as Apache 2.4), and the ETag
 /// has FileETag's parts, weak while the file is less than a second old (as Apache makes it).
+/// Small files asked for whole are kept in memory (at most <see cref="CacheLimit"/> per worker,
+/// dropped when the worker idles) and served again while the stat the request engine took of the
+/// path is unchanged in every field: the stat is taken anyway, the open, read and close are saved.
+/// The bytes are this user's, read with this user's permissions, and stay in this user's process.
 /// </summary>
 public sealed class StaticFiles
 {
@@ -39,9 +44,12 @@ public sealed class StaticFiles
         return $"{(weak ? "W/" : "")}\"{string.Join('-', parts)};{vlist.Trim('"')}";
     }
 
-    /// <summary>Serves a regular file the pipeline has found (and the kernel let it stat).</summary>
+    /// <summary>
+    /// Serves a regular file the pipeline has found (and the kernel let it stat);
+    /// <paramref name="statOfPath"/>: <paramref name="st"/> is this request's stat of exactly this path (the cache's condition).
+    /// </summary>
     public async Task ServeAsync(HttpContext context, string path, FileStat st, string? contentType, ETagBits etagBits,
-        string? encoding, string? language, bool plain, DateTime requestStart, string? vlist = null)
+        string? encoding, string? language, bool plain, DateTime requestStart, string? vlist = null, bool statOfPath = false)
     {
         var request = context.Request;
         var response = context.Response;
@@ -60,27 +68,44 @@ public sealed class StaticFiles
 
         if (st.Size <= SmallFile && (plain || IsPlain(request)))
         {
-            // A small file asked for whole and unconditionally (most requests): one read, here,
-            // from the page cache, and one write with its length; no stream, no thread-pool read.
-            byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent((int)Math.Max(1, st.Size));
+            // A small file asked for whole and unconditionally (most requests): its bytes from memory
+            // when the stat the request took is the one they were read under, else one read, here,
+            // from the page cache; then one write with its length. No stream, no thread-pool read.
+            byte[]? rented = null;
+            ReadOnlyMemory<byte> body;
+            string lastModified;
+            if (statOfPath && _cache.TryGetValue(path, out var hit) && hit.Stat == st)
+            {
+                body = hit.Bytes;
+                lastModified = hit.LastModified;
+            }
+            else
+            {
+                bool keep = statOfPath && Cacheable(st, requestStart);
+                byte[] buffer = keep ? new byte[st.Size] : rented = System.Buffers.ArrayPool<byte>.Shared.Rent((int)Math.Max(1, st.Size));
+                var (length, errno) = NativeRead.Read(path, buffer.AsSpan(0, (int)st.Size));
+                if (errno != 0)
+                {
+                    if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+                    if (errno is not (Errno.EACCES or Errno.EPERM or Errno.ENOENT or Errno.ENOTDIR or Errno.ENAMETOOLONG or Errno.EISDIR))
+                        throw new IOException($"{path}: {Stdlib.strerror(errno)}");
+                    response.StatusCode = StatusFor(errno);
+                    return;
+                }
+                body = buffer.AsMemory(0, length);
+                lastModified = modified.ToString("R");
+                if (keep && length == st.Size) Remember(path, new CachedFile(st, buffer, lastModified));
+            }
             try
             {
-                int length;
-                try
-                {
-                    using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-                    length = RandomAccess.Read(handle, buffer.AsSpan(0, (int)st.Size), 0);
-                }
-                catch (UnauthorizedAccessException) { response.StatusCode = 403; return; }
-                catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { response.StatusCode = 404; return; }
                 if (contentType is not null) response.ContentType = contentType;
-                response.ContentLength = length;
+                response.ContentLength = body.Length;
                 response.Headers.AcceptRanges = "bytes";
                 if (etagText is not null) response.Headers.ETag = etagText;
-                response.Headers.LastModified = modified.ToString("R");
-                if (!HttpMethods.IsHead(request.Method)) await response.Body.WriteAsync(buffer.AsMemory(0, length));
+                response.Headers.LastModified = lastModified;
+                if (!HttpMethods.IsHead(request.Method)) await response.Body.WriteAsync(body);
             }
-            finally { System.Buffers.ArrayPool<byte>.Shared.Return(buffer); }
+            finally { if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented); }
             return;
         }
 
@@ -110,6 +135,50 @@ public sealed class StaticFiles
 
     private const long SmallFile = 64 * 1024;
 
+    // ------------------------------------------------------------------ small files in memory
+
+    /// <summary>A small file's bytes, read under <see cref="Stat"/>.</summary>
+    private sealed record CachedFile(FileStat Stat, byte[] Bytes, string LastModified);
+
+    /// <summary>What the cache may hold in all, per worker (so per tenant).</summary>
+    public const long CacheLimit = 2 << 20;
+
+    private readonly ConcurrentDictionary<string, CachedFile> _cache = new(StringComparer.Ordinal);
+    private long _cached;
+
+    /// <summary>Bytes held now (for the tests).</summary>
+    public long CachedBytes => Interlocked.Read(ref _cached);
+
+    /// <summary>
+    /// Whether a file's bytes may be kept, to be served again while a new stat of the path is equal
+    /// in every field (device, inode, size, mode, owner, mtime and ctime to the nanosecond): any
+    /// write, truncation, chmod, chown, rename over it or re-pointed link changes one of them. The
+    /// kernel stamps times from a coarse clock (a few ms), so two writes of the same length within
+    /// one tick could leave an equal stat: a file changed (or dated) within the last second is
+    /// therefore read each time and never kept, as Apache makes its ETag weak for that second.
+    /// </summary>
+    public static bool Cacheable(FileStat st, DateTime requestStart)
+    {
+        long nowSec = (long)(requestStart - DateTime.UnixEpoch).TotalSeconds;
+        return st.Kind == FileKind.Regular && st.Size <= SmallFile && Math.Max(st.CtimeSec, st.MtimeSec) < nowSec - 1;
+    }
+
+    private void Remember(string path, CachedFile file)
+    {
+        // bounded: when full, everything goes and the cache fills again with what is asked for now
+        if (Interlocked.Add(ref _cached, file.Bytes.Length) > CacheLimit) DropCache();
+        if (_cache.TryAdd(path, file)) return;
+        if (_cache.TryGetValue(path, out var old) && _cache.TryUpdate(path, file, old)) Interlocked.Add(ref _cached, -old.Bytes.Length);
+        else Interlocked.Add(ref _cached, -file.Bytes.Length);
+    }
+
+    /// <summary>Forgets every kept file (an idle worker's trim; a full cache).</summary>
+    public void DropCache()
+    {
+        foreach (var key in _cache.Keys)
+            if (_cache.TryRemove(key, out var gone)) Interlocked.Add(ref _cached, -gone.Bytes.Length);
+    }
+
     /// <summary>No Range and no precondition: the answer is the whole file with 200.</summary>
     private static bool IsPlain(HttpRequest r)
     {
@@ -122,7 +191,7 @@ public sealed class StaticFiles
     {
         Errno.EACCES or Errno.EPERM => 403,
         Errno.ENOENT or Errno.ENOTDIR => 404,
-        Errno.ENAMETOOLONG => 403,
+        Errno.ENAMETOOLONG or Errno.EISDIR => 403,
         _ => 500,
     };
 }

@@ -219,6 +219,7 @@ public sealed class Worker(int poolId)
             if (!_trimmed && Volatile.Read(ref _connections) == 0 && Environment.TickCount64 - _idleSince > IdleTrimMs)
             {
                 _trimmed = true;
+                files.DropCache();
                 WorkingSet.Trim();
             }
         }, null, 1000, 1000);

@@ -156,6 +156,41 @@ Describe 'Tenant isolation over HTTP' {
     }
 }
 
+Describe 'Small files the worker keeps in memory never go stale' {
+    BeforeAll {
+        $script:M = "$Www/a/mem"
+        New-Item -ItemType Directory -Force $M | Out-Null
+        Set-Content -NoNewline -Path "$M/page.txt" -Value 'first version'
+        Set-Content -NoNewline -Path "$M/locked.txt" -Value 'first version'
+        Set-Content -NoNewline -Path "$M/one.txt" -Value 'target one'
+        Set-Content -NoNewline -Path "$M/two.txt" -Value 'target two'
+        New-Item -ItemType SymbolicLink -Path "$M/link.txt" -Target "$M/one.txt" | Out-Null
+        chown -h -R itkt-a:itkt-a $M
+        # the worker keeps only files changed more than a second before the request: wait until these are
+        $newest = ((Get-ChildItem $M -File | ForEach-Object { [long](stat -c %Z $_.FullName) }) | Measure-Object -Maximum).Maximum
+        while ([DateTimeOffset]::UtcNow.ToUnixTimeSeconds() - $newest -lt 3) { Start-Sleep -Milliseconds 100 }
+        function script:Body([string]$p) { curl -s -H 'Host: a.itkt.test' "http://127.0.0.1:$Port$p" }
+    }
+
+    It 'serves an overwrite of the same length at once' {
+        1..3 | ForEach-Object { Body '/mem/page.txt' | Should -Be 'first version' }
+        [IO.File]::WriteAllText("$M/page.txt", 'final version') # same inode, same size
+        Body '/mem/page.txt' | Should -Be 'final version'
+    }
+
+    It 'refuses a file made unreadable at once' {
+        1..3 | ForEach-Object { Get-HttpStatus $Port 'a.itkt.test' '/mem/locked.txt' | Should -Be 200 }
+        chmod 0000 "$M/locked.txt"
+        Get-HttpStatus $Port 'a.itkt.test' '/mem/locked.txt' | Should -Be 403
+    }
+
+    It 'follows a re-pointed link at once' {
+        1..3 | ForEach-Object { Body '/mem/link.txt' | Should -Be 'target one' }
+        ln -sfn "$M/two.txt" "$M/link.txt"
+        Body '/mem/link.txt' | Should -Be 'target two'
+    }
+}
+
 Describe 'Logs' {
     It 'writes the access log in Combined Log Format and errors to ErrorLog, both owned by root' {
         $null = curl -s -A 'itkt-agent' -e 'http://ref.example/' -H 'Host: a.itkt.test' "http://127.0.0.1:$Port/page.txt?x=1"
