@@ -39,3 +39,20 @@ CONF
 rss_mb() {
   ps -eo pid=,ppid=,rss= | awk -v root="$1" '{pp[$1]=$2; r[$1]=$3} END {for (p in r) {q=p; while (q != "" && q != 0 && q != root) q=pp[q]; if (q == root) s+=r[p]}; printf "%.0f", s/1024}'
 }
+
+# quiet_machine: waits (at most 15 s) until the whole machine is idle, less than 5 % of its CPU
+# busy over half a second, so that a measurement does not pay for what the previous one left
+# running (Apache + mpm-itk keeps reaping and forking children for a second or two after a load).
+# Prints how long it waited to stderr when that was more than one sample.
+quiet_machine() {
+  local busy0 total0 busy1 total1 n=0
+  read -r busy0 total0 < <(awk '/^cpu / {print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat)
+  while [ $n -lt 30 ]; do
+    sleep 0.5; n=$((n + 1))
+    read -r busy1 total1 < <(awk '/^cpu / {print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat)
+    if [ $(( (busy1 - busy0) * 100 )) -lt $(( (total1 - total0) * 5 )) ]; then break; fi
+    busy0=$busy1; total0=$total1
+  done
+  [ $n -gt 1 ] && echo "  (waited $((n * 5 / 10)).$((n * 5 % 10)) s for the machine to settle)" >&2
+  return 0
+}

@@ -121,21 +121,32 @@ start_itkd() {
 }
 stop_itkd() { kill "$IPID"; wait "$IPID" 2>/dev/null || true; IPID=; }
 
-# Both servers run at once, each with a None and an All vhost on the same files; the four are
-# measured in turn, forwards and back (ABCD DCBA), D/2 seconds each, and each figure is the mean of
-# its two: drift of this shared machine then weighs on all four alike.
+# Both servers run at once, each with a None and an All vhost on the same files. None and All of
+# one server are measured back to back, D/2 seconds each, in PAIRS pairs (the order inside a pair
+# alternates), each run on a settled machine (quiet_machine); each figure is the mean of its runs,
+# and the ratio of a pair (All / None, measured a few seconds apart) is printed too: this shared
+# machine drifts by 10-25 % between minutes, far more than within a pair. (An earlier ABCD DCBA
+# order put itkd's All run right after Apache's, which leaves forked children behind, and
+# itkd's None run never: it read 0.82-0.85 where pairs read 0.9-1.0.)
 cp -a "$W/www" "$W/www-all"
 start_apache; start_itkd
 for port in $APORT $IPORT; do for h in n.test a.test; do curl -sf -o /dev/null -H "Host: $h" "http://127.0.0.1:$port/index.html"; done; done
-declare -A R
-half=$(( (D + 1) / 2 ))
-order=("itkd None $IPORT n.test" "itkd All $IPORT a.test" "apache All $APORT a.test" "apache None $APORT n.test")
+declare -A R PR
+half=$(( (D + 1) / 2 )); PAIRS=${PAIRS:-3}
 for kind in ka new; do
   extra=(); [ $kind = new ] && extra=(-H 'Connection: close')
-  for i in 0 1 2 3 3 2 1 0; do
-    read -r srv ov port host <<<"${order[$i]}"
-    v=$(rps $half $port $host /index.html "${extra[@]}")
-    R[$srv-$ov-$kind]=$(awk -v a="${R[$srv-$ov-$kind]:-}" -v b="$v" 'BEGIN { if (a == "") print b; else printf "%.1f", (a + b) / 2 }')
+  for p in $(seq 1 "$PAIRS"); do
+    for srv in itkd apache; do
+      port=$([ $srv = itkd ] && echo $IPORT || echo $APORT)
+      declare -A pv=()
+      for ov in $([ $((p % 2)) = 1 ] && echo None All || echo All None); do
+        host=$([ $ov = None ] && echo n.test || echo a.test)
+        quiet_machine
+        pv[$ov]=$(rps $half $port $host /index.html "${extra[@]}")
+        R[$srv-$ov-$kind]=$(awk -v a="${R[$srv-$ov-$kind]:-0}" -v b="${pv[$ov]}" -v n="$PAIRS" 'BEGIN { printf "%.1f", a + b / n }')
+      done
+      PR[$srv-$kind]="${PR[$srv-$kind]:-}$(awk -v a="${pv[All]}" -v b="${pv[None]}" 'BEGIN { printf " %.2f", a / b }')"
+    done
   done
 done
 stop_itkd; stop_apache
@@ -159,7 +170,7 @@ R[apache-wp-new]=$(rps $D $APORT wp.test /hello-world/ -H 'Connection: close')
 stop_apache
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
-echo "== .htaccess cost (static: the mean of two ${half} s runs in ABCD DCBA order; WordPress: $D s; $C connections, wrk on loopback)"
+echo "== .htaccess cost (static: the mean of $PAIRS runs of ${half} s, None and All in adjacent pairs; WordPress: $D s; $C connections, wrk on loopback)"
 printf '%-44s %14s %14s %8s\n' "" "Apache-itk" "itkd" "ratio"
 for kind in ka new; do
   label=$([ $kind = ka ] && echo "keep-alive" || echo "new connection per request")
@@ -168,4 +179,5 @@ for kind in ka new; do
   done
 done
 printf '%-44s %14s %14s %8s\n' "WordPress /hello-world/, new connection req/s" "${R[apache-wp-new]}" "${R[itkd-wp-new]}" "$(ratio "${R[itkd-wp-new]}" "${R[apache-wp-new]}")"
-echo "itkd All / None: keep-alive $(ratio "${R[itkd-All-ka]}" "${R[itkd-None-ka]}"), new connection $(ratio "${R[itkd-All-new]}" "${R[itkd-None-new]}")"
+echo "itkd All / None: keep-alive $(ratio "${R[itkd-All-ka]}" "${R[itkd-None-ka]}") (pairs:${PR[itkd-ka]}), new connection $(ratio "${R[itkd-All-new]}" "${R[itkd-None-new]}") (pairs:${PR[itkd-new]})"
+echo "Apache All / None: keep-alive $(ratio "${R[apache-All-ka]}" "${R[apache-None-ka]}") (pairs:${PR[apache-ka]}), new connection $(ratio "${R[apache-All-new]}" "${R[apache-None-new]}") (pairs:${PR[apache-new]})"
