@@ -1170,15 +1170,15 @@ public sealed class RequestEngine : IRewriteHost
         if (var.Length < 4) return "";
         if (var.Length > 4 && var[3] == ':')
         {
-            string prefix = var[..3].ToUpperInvariant();
-            if (prefix == "ENV") return r.Notes.Get(var[4..]) ?? r.Env.Get(var[4..]) ?? Environment.GetEnvironmentVariable(var[4..]) ?? "";
-            if (prefix == "SSL") return "";
+            var prefix = var.AsSpan(0, 3);
+            if (prefix.Equals("ENV", StringComparison.OrdinalIgnoreCase)) { string name = var[4..]; return r.Notes.Get(name) ?? r.Env.Get(name) ?? Environment.GetEnvironmentVariable(name) ?? ""; }
+            if (prefix.Equals("SSL", StringComparison.OrdinalIgnoreCase)) return "";
         }
         else if (var.Length > 5 && var[4] == ':')
         {
-            string prefix = var[..4].ToUpperInvariant();
-            if (prefix == "HTTP") return r.X.HeadersIn.Get(var[5..]) ?? "";
-            if (prefix is "LA-U" or "LA-F") return ""; // look-ahead subrequests are not carried out
+            var prefix = var.AsSpan(0, 4);
+            if (prefix.Equals("HTTP", StringComparison.OrdinalIgnoreCase)) return r.X.HeadersIn.Get(var[5..]) ?? "";
+            if (prefix.Equals("LA-U", StringComparison.OrdinalIgnoreCase) || prefix.Equals("LA-F", StringComparison.OrdinalIgnoreCase)) return ""; // look-ahead subrequests are not carried out
         }
         return CommonVariable(r, var.ToUpperInvariant(), rewrite: true) ?? "";
     }
@@ -1187,7 +1187,6 @@ public sealed class RequestEngine : IRewriteHost
     internal string? CommonVariable(RequestRec r, string v, bool rewrite)
     {
         var x = r.X;
-        var now = DateTime.Now;
         switch (v)
         {
             case "HTTP_HOST": return x.HeadersIn.Get("Host");
@@ -1225,14 +1224,14 @@ public sealed class RequestEngine : IRewriteHost
             case "SERVER_PROTOCOL": return x.Protocol;
             case "SERVER_SOFTWARE": return _host.Software;
             case "SERVER_PORT": return x.HostPort.ToString(CultureInfo.InvariantCulture);
-            case "TIME": return now.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
-            case "TIME_YEAR": return now.Year.ToString("D4", CultureInfo.InvariantCulture);
-            case "TIME_MON": return now.Month.ToString("D2", CultureInfo.InvariantCulture);
-            case "TIME_DAY": return now.Day.ToString("D2", CultureInfo.InvariantCulture);
-            case "TIME_HOUR": return now.Hour.ToString("D2", CultureInfo.InvariantCulture);
-            case "TIME_MIN": return now.Minute.ToString("D2", CultureInfo.InvariantCulture);
-            case "TIME_SEC": return now.Second.ToString("D2", CultureInfo.InvariantCulture);
-            case "TIME_WDAY": return ((int)now.DayOfWeek).ToString(CultureInfo.InvariantCulture);
+            case "TIME": return DateTime.Now.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
+            case "TIME_YEAR": return DateTime.Now.Year.ToString("D4", CultureInfo.InvariantCulture);
+            case "TIME_MON": return DateTime.Now.Month.ToString("D2", CultureInfo.InvariantCulture);
+            case "TIME_DAY": return DateTime.Now.Day.ToString("D2", CultureInfo.InvariantCulture);
+            case "TIME_HOUR": return DateTime.Now.Hour.ToString("D2", CultureInfo.InvariantCulture);
+            case "TIME_MIN": return DateTime.Now.Minute.ToString("D2", CultureInfo.InvariantCulture);
+            case "TIME_SEC": return DateTime.Now.Second.ToString("D2", CultureInfo.InvariantCulture);
+            case "TIME_WDAY": return ((int)DateTime.Now.DayOfWeek).ToString(CultureInfo.InvariantCulture);
         }
         if (!rewrite)
         {

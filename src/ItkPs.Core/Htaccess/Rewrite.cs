@@ -648,20 +648,70 @@ public sealed class RewriteEngine(IRewriteHost host)
         return long.TryParse(s.AsSpan(start, i - start), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long v) ? v : 0;
     }
 
-    /// <summary>do_expand: one pass over the string, so that expanded text is never expanded again.</summary>
+    /// <summary>
+    /// do_expand: one pass over the string, so that expanded text is never expanded again. The
+    /// template is cut into its pieces once (per distinct string, which come from the configuration
+    /// and .htaccess files) and only the variables and back-references are looked up per request.
+    /// </summary>
     private string Expand(string input, Ctx ctx, RewriteRuleEntry? entry)
     {
-        if (input.IndexOfAny(['\\', '$', '%']) < 0) return input;
-        // the most common template of all is one variable ("%{REQUEST_FILENAME}", "%{HTTP:Authorization}")
-        if (input.Length > 3 && input[0] == '%' && input[1] == '{' && input[^1] == '}' && input.IndexOf('}') == input.Length - 1 && input.IndexOf('{', 2) < 0)
-            return host.Variable(ctx.R, input[2..^1]);
+        var t = Compiled(input);
+        if (t.Literal is { } literal) return literal;
+        var pieces = t.Pieces!;
+        if (pieces.Length == 1 && pieces[0].Kind == PieceKind.Variable) return host.Variable(ctx.R, pieces[0].Text);
+        if (pieces.Length == 2 && pieces[0].Kind == PieceKind.Literal && pieces[1].Kind == PieceKind.Variable)
+            return string.Concat(pieces[0].Text, host.Variable(ctx.R, pieces[1].Text));
         var sb = new StringBuilder(input.Length + 32);
+        foreach (var piece in pieces)
+        {
+            switch (piece.Kind)
+            {
+                case PieceKind.Literal: sb.Append(piece.Text); break;
+                case PieceKind.Variable: sb.Append(host.Variable(ctx.R, piece.Text)); break;
+                case PieceKind.MapDefault: sb.Append(Expand(piece.Text, ctx, entry)); break;
+                default:
+                    int k = piece.Index;
+                    string? value = null;
+                    if (piece.Kind == PieceKind.RuleGroup) { if (ctx.RuleMatch is { } rm && k < rm.Groups.Count && rm.Groups[k].Success && rm.Groups[k].Length > 0) value = rm.Groups[k].Value; }
+                    else if (ctx.CondGroups is { } cg && k < cg.Count && cg[k].Length > 0) value = cg[k];
+                    if (value is not null)
+                        sb.Append(entry is not null && entry.Flags.HasFlag(RuleFlags.EscapeBackref) ? EscapeBackref(value, entry.Escapes, entry.Flags.HasFlag(RuleFlags.EscapeNoPlus)) : value);
+                    break;
+            }
+        }
+        return sb.ToString();
+    }
+
+    private enum PieceKind : byte { Literal, Variable, RuleGroup, CondGroup, MapDefault }
+
+    private readonly record struct Piece(PieceKind Kind, string Text, int Index = 0);
+
+    /// <summary>A template cut into pieces; <see cref="Literal"/> when it has nothing to expand.</summary>
+    private sealed record Template(string? Literal, Piece[]? Pieces);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Template> _templates = new(StringComparer.Ordinal);
+
+    private Template Compiled(string input)
+    {
+        if (_templates.TryGetValue(input, out var t)) return t;
+        t = Compile(input);
+        if (_templates.Count < 4096) _templates.TryAdd(input, t); // bounded: a .htaccess edited over and over leaves old strings
+        return t;
+    }
+
+    /// <summary>The pieces of a template, in the order and with the rules do_expand reads them.</summary>
+    private static Template Compile(string input)
+    {
+        if (input.IndexOfAny(['\\', '$', '%']) < 0) return new Template(input, null);
+        var pieces = new List<Piece>();
+        var text = new StringBuilder();
+        void Flush() { if (text.Length > 0) { pieces.Add(new Piece(PieceKind.Literal, text.ToString())); text.Clear(); } }
         for (int i = 0; i < input.Length; i++)
         {
             char c = input[i];
             if (c == '\\')
             {
-                if (i + 1 < input.Length) sb.Append(input[++i]); else sb.Append(c);
+                if (i + 1 < input.Length) text.Append(input[++i]); else text.Append(c);
                 continue;
             }
             if ((c == '%' || c == '$') && i + 1 < input.Length)
@@ -670,35 +720,34 @@ public sealed class RewriteEngine(IRewriteHost host)
                 if (n == '{')
                 {
                     int end = ClosingCurly(input, i + 2);
-                    if (end < 0) { sb.Append(c).Append('{'); i++; continue; }
+                    if (end < 0) { text.Append(c).Append('{'); i++; continue; }
                     string inner = input[(i + 2)..end];
-                    if (c == '%') sb.Append(host.Variable(ctx.R, inner));
+                    if (c == '%') { Flush(); pieces.Add(new Piece(PieceKind.Variable, inner)); }
                     // ${map:key|default}: RewriteMap is server-only and not provided, so a lookup yields its default
                     else
                     {
                         int colon = inner.IndexOf(':');
-                        if (colon < 0) { sb.Append("${"); i++; continue; }
+                        if (colon < 0) { text.Append("${"); i++; continue; }
                         int bar = inner.IndexOf('|', colon);
-                        if (bar > 0) sb.Append(Expand(inner[(bar + 1)..], ctx, entry));
+                        if (bar > 0) { Flush(); pieces.Add(new Piece(PieceKind.MapDefault, inner[(bar + 1)..])); }
                     }
                     i = end;
                     continue;
                 }
                 if (char.IsAsciiDigit(n))
                 {
-                    int k = n - '0';
-                    string? value = null;
-                    if (c == '$') { if (ctx.RuleMatch is { } rm && k < rm.Groups.Count && rm.Groups[k].Success && rm.Groups[k].Length > 0) value = rm.Groups[k].Value; }
-                    else if (ctx.CondGroups is { } cg && k < cg.Count && cg[k].Length > 0) value = cg[k];
-                    if (value is not null)
-                        sb.Append(entry is not null && entry.Flags.HasFlag(RuleFlags.EscapeBackref) ? EscapeBackref(value, entry.Escapes, entry.Flags.HasFlag(RuleFlags.EscapeNoPlus)) : value);
+                    Flush();
+                    pieces.Add(new Piece(c == '$' ? PieceKind.RuleGroup : PieceKind.CondGroup, "", n - '0'));
                     i++;
                     continue;
                 }
             }
-            sb.Append(c);
+            text.Append(c);
         }
-        return sb.ToString();
+        Flush();
+        if (pieces.Count == 0) return new Template("", null);
+        if (pieces.Count == 1 && pieces[0].Kind == PieceKind.Literal) return new Template(pieces[0].Text, null);
+        return new Template(null, pieces.ToArray());
     }
 
     private static int ClosingCurly(string s, int from)
