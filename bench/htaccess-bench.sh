@@ -125,14 +125,14 @@ stop_itkd() { kill "$IPID"; wait "$IPID" 2>/dev/null || true; IPID=; }
 # one server are measured back to back, D/2 seconds each, in PAIRS pairs (the order inside a pair
 # alternates), each run on a settled machine (quiet_machine); each figure is the mean of its runs,
 # and the ratio of a pair (All / None, measured a few seconds apart) is printed too: this shared
-# machine drifts by 10-25 % between minutes, far more than within a pair. (An earlier ABCD DCBA
-# order put itkd's All run right after Apache's, which leaves forked children behind, and
-# itkd's None run never: it read 0.82-0.85 where pairs read 0.9-1.0.)
+# machine drifts by 10-25 % between minutes, far more than within a pair. (The ABCD DCBA order
+# used before put itkd's All run right after an Apache run and itkd's None run never; it read
+# 0.84 on the same build for which adjacent pairs read 0.89-0.99.)
 cp -a "$W/www" "$W/www-all"
 start_apache; start_itkd
 for port in $APORT $IPORT; do for h in n.test a.test; do curl -sf -o /dev/null -H "Host: $h" "http://127.0.0.1:$port/index.html"; done; done
 declare -A R PR
-half=$(( (D + 1) / 2 )); PAIRS=${PAIRS:-3}
+half=$(( (D + 1) / 2 )); PAIRS=${PAIRS:-5}
 for kind in ka new; do
   extra=(); [ $kind = new ] && extra=(-H 'Connection: close')
   for p in $(seq 1 "$PAIRS"); do
