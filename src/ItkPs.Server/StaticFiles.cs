@@ -146,7 +146,7 @@ public sealed class StaticFiles
     private readonly ConcurrentDictionary<string, CachedFile> _cache = new(StringComparer.Ordinal);
     private long _cached;
 
-    /// <summary>Bytes held now (for the tests).</summary>
+    /// <summary>What the kept files count for now: their bytes, keys and bookkeeping (for the tests).</summary>
     public long CachedBytes => Interlocked.Read(ref _cached);
 
     /// <summary>
@@ -163,20 +163,25 @@ public sealed class StaticFiles
         return st.Kind == FileKind.Regular && st.Size <= SmallFile && Math.Max(st.CtimeSec, st.MtimeSec) < nowSec - 1;
     }
 
+    /// <summary>What an entry is counted as: its bytes, its key and the bookkeeping (so that a tenant's many empty files fill the cache too).</summary>
+    private static long Cost(string path, CachedFile file) => file.Bytes.Length + 2L * path.Length + EntryOverhead;
+
+    private const int EntryOverhead = 256;
+
     private void Remember(string path, CachedFile file)
     {
         // bounded: when full, everything goes and the cache fills again with what is asked for now
-        if (Interlocked.Add(ref _cached, file.Bytes.Length) > CacheLimit) DropCache();
+        if (Interlocked.Add(ref _cached, Cost(path, file)) > CacheLimit) DropCache();
         if (_cache.TryAdd(path, file)) return;
-        if (_cache.TryGetValue(path, out var old) && _cache.TryUpdate(path, file, old)) Interlocked.Add(ref _cached, -old.Bytes.Length);
-        else Interlocked.Add(ref _cached, -file.Bytes.Length);
+        if (_cache.TryGetValue(path, out var old) && _cache.TryUpdate(path, file, old)) Interlocked.Add(ref _cached, -Cost(path, old));
+        else Interlocked.Add(ref _cached, -Cost(path, file));
     }
 
     /// <summary>Forgets every kept file (an idle worker's trim; a full cache).</summary>
     public void DropCache()
     {
         foreach (var key in _cache.Keys)
-            if (_cache.TryRemove(key, out var gone)) Interlocked.Add(ref _cached, -gone.Bytes.Length);
+            if (_cache.TryRemove(key, out var gone)) Interlocked.Add(ref _cached, -Cost(key, gone));
     }
 
     /// <summary>No Range and no precondition: the answer is the whole file with 200.</summary>

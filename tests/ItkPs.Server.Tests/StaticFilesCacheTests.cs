@@ -38,7 +38,7 @@ public sealed class StaticFilesCacheTests : IDisposable
         File.WriteAllText(path, "one");
         var st = FileStat.Of(path);
         Assert.Equal((200, "one"), await Get(files, path, st, Later));
-        Assert.Equal(3, files.CachedBytes);
+        Assert.InRange(files.CachedBytes, 3 + 2 * path.Length, 3 + 2 * path.Length + 1024);
         // gone from disk, but the request's stat (here: the same value) says nothing changed:
         // the bytes come from memory, no open
         File.Delete(path);
@@ -61,8 +61,9 @@ public sealed class StaticFilesCacheTests : IDisposable
         string other = Path.Combine(_dir, "b.new");
         File.WriteAllText(other, "six");
         File.Move(other, path, overwrite: true);
+        long one = files.CachedBytes;
         Assert.Equal((200, "six"), await Get(files, path, FileStat.Of(path), Later));
-        Assert.Equal(3, files.CachedBytes);
+        Assert.Equal(one, files.CachedBytes); // the new bytes replaced the old, counted once
     }
 
     [Fact]
@@ -77,6 +78,19 @@ public sealed class StaticFilesCacheTests : IDisposable
         Assert.Equal(0, files.CachedBytes);
         File.Delete(path);
         Assert.Equal(404, (await Get(files, path, st, DateTime.UtcNow)).Status);
+    }
+
+    [Fact]
+    public async Task CountsEmptyFilesToo()
+    {
+        var files = new StaticFiles();
+        for (int i = 0; i < 20_000; i++) // 20 000 empty files: no bytes, but each an entry
+        {
+            string path = Path.Combine(_dir, $"e{i}");
+            File.WriteAllBytes(path, []);
+            Assert.Equal(200, (await Get(files, path, FileStat.Of(path), Later)).Status);
+        }
+        Assert.InRange(files.CachedBytes, 1, StaticFiles.CacheLimit);
     }
 
     [Fact]
