@@ -695,7 +695,8 @@ public sealed class RewriteEngine(IRewriteHost host)
     {
         if (_templates.TryGetValue(input, out var t)) return t;
         t = Compile(input);
-        if (_templates.Count < 4096) _templates.TryAdd(input, t); // bounded: a .htaccess edited over and over leaves old strings
+        // bounded: a .htaccess edited over and over leaves old strings behind, and a long one is rare
+        if (_templates.Count < 4096 && input.Length <= 1024) _templates.TryAdd(input, t);
         return t;
     }
 
