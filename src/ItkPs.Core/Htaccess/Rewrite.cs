@@ -655,6 +655,7 @@ public sealed class RewriteEngine(IRewriteHost host)
     /// </summary>
     private string Expand(string input, Ctx ctx, RewriteRuleEntry? entry)
     {
+        if (input.IndexOfAny(['\\', '$', '%']) < 0) return input; // nothing to expand: no look-up either
         var t = Compiled(input);
         if (t.Literal is { } literal) return literal;
         var pieces = t.Pieces!;
@@ -696,7 +697,7 @@ public sealed class RewriteEngine(IRewriteHost host)
         if (_templates.TryGetValue(input, out var t)) return t;
         t = Compile(input);
         // bounded: a .htaccess edited over and over leaves old strings behind, and a long one is rare
-        if (_templates.Count < 4096 && input.Length <= 1024) _templates.TryAdd(input, t);
+        if (input.Length <= 1024 && _templates.Count < 4096) _templates.TryAdd(input, t);
         return t;
     }
 
