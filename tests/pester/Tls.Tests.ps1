@@ -463,6 +463,28 @@ Describe 'Get-ItkCertificate' {
         Get-ItkCertificate -ConfigRoot $Root -Name a.itks.test -WarningVariable w -WarningAction SilentlyContinue | Out-Null
         $w | Should -Match 'a\.itks\.test: the certificate expires on'
     }
+
+    It 'opens a certificate on a path its tenant can steer with the tenant''s rights: a planted link to another tenant''s folder shows nothing of it' {
+        # a's vhost names a certificate below a folder a owns; a makes a link in it point at b's 0700 folder
+        $linkRoot = "$Base/etc-link"; $homeA = "$Base/home-a"; $homeB = "$Base/home-b"
+        New-Item -ItemType Directory "$homeA/own/live", "$homeB/ssl/live" | Out-Null
+        Copy-Item "$Pki/b.crt" "$homeB/ssl/live/cert.pem"; Copy-Item "$Pki/a.crt" "$homeA/own/live/cert.pem"
+        chown -R itks-b:itks-b $homeB; chmod 0700 $homeB
+        chown -R itks-a:itks-a $homeA
+        Invoke-AsUser 'itks-a' @('ln', '-s', "$homeB/ssl", "$homeA/ssl") | Out-Null
+        New-ItkVhost -ConfigRoot $linkRoot -Name a.itks.test -DocumentRoot "$Www/a" -User itks-a -Listen "127.0.0.1:$TlsPort" `
+            -CertificateFile "$Pki/a.crt" -KeyFile "$Pki/a.key" -WarningAction SilentlyContinue | Out-Null
+        $file = "$linkRoot/vhosts.d/a.itks.test-ssl.conf"
+        (Get-Content $file) -replace '^(\s*SSLCertificateFile).*$', "`$1 $homeA/ssl/live/cert.pem" | Set-Content $file
+        $seen = Get-ItkCertificate -ConfigRoot $linkRoot -Name a.itks.test -WarningAction SilentlyContinue
+        $seen.Subject | Should -BeNullOrEmpty
+        $seen.Problem | Should -Match 'Permission denied'
+        # the same place, a folder a can read: read as a, shown
+        (Get-Content $file) -replace '^(\s*SSLCertificateFile).*$', "`$1 $homeA/own/live/cert.pem" | Set-Content $file
+        $own = Get-ItkCertificate -ConfigRoot $linkRoot -Name a.itks.test -WarningAction SilentlyContinue
+        $own.Subject | Should -Be 'CN=a.itks.test'
+        $own.Problem | Should -BeNullOrEmpty
+    }
 }
 
 Describe 'Only workers open certificates and keys, each only its own user''s (strace of every itkd process)' {

@@ -168,14 +168,19 @@ public static partial class CertificateStore
     }
 
     /// <summary>
-    /// Reads a certificate file as root without following a link at its end, without blocking on a
-    /// FIFO and at most 1 MB: the file may sit in a folder its site owns. Only CERTIFICATE blocks are
-    /// used (a key in the same file is never looked at).
+    /// Reads a certificate file without following a link at its end, without blocking on a FIFO and
+    /// at most 1 MB: the file may sit in a folder its site owns. Given <paramref name="asUser"/>
+    /// (uid, gid, groups), the file is opened with that user's rights (<see cref="OpenAsUser"/>), as
+    /// the site's worker opens it. Only CERTIFICATE blocks are used (a key in the same file is never
+    /// looked at).
     /// </summary>
-    public static X509Certificate2Collection ReadCertificates(string path)
+    public static X509Certificate2Collection ReadCertificates(string path, (uint Uid, uint Gid, IReadOnlyList<uint> Groups)? asUser = null)
     {
-        int fd = Native.openat(Native.AT_FDCWD, path, Native.O_RDONLY | Native.O_NOFOLLOW | Native.O_NONBLOCK | Native.O_CLOEXEC, 0);
-        if (fd < 0) throw new IOException($"cannot open '{path}': {LastError()}");
+        const int flags = Native.O_RDONLY | Native.O_NOFOLLOW | Native.O_NONBLOCK | Native.O_CLOEXEC;
+        int fd, error = 0;
+        if (asUser is { } u) fd = OpenAsUser.Open(path, flags, u.Uid, u.Gid, u.Groups, out error);
+        else if ((fd = Native.openat(Native.AT_FDCWD, path, flags, 0)) < 0) error = Marshal.GetLastPInvokeError();
+        if (fd < 0) throw new IOException($"cannot open '{path}'{(asUser is { } who ? $" as the site's user (uid {who.Uid})" : "")}: {new System.ComponentModel.Win32Exception(error).Message}");
         try
         {
             if (Syscall.fstat(fd, out var st) != 0 || (st.st_mode & FilePermissions.S_IFMT) != FilePermissions.S_IFREG)

@@ -50,7 +50,7 @@ public sealed class GetItkCertificateCommand : ItkCmdlet
                 WriteError(Errors.NotFound(ErrorIds.VhostNotFound, pattern, $"No TLS vhost named '{pattern}' in {Root.Path}."));
             foreach (var vh in found)
             {
-                var info = CertificateReport.Describe(vh, now);
+                var info = CertificateReport.Describe(vh, now, Accounts);
                 if (ExpiringWithin is int days && info.Problem is null && info.DaysLeft >= days) continue;
                 if (info.Problem is not null) WriteWarning($"{vh.Name}: {info.CertificateFile}: {info.Problem}.");
                 else if (info.DaysLeft < 30) WriteWarning($"{vh.Name}: the certificate expires on {info.NotAfter:yyyy-MM-dd} ({info.DaysLeft} days left).");

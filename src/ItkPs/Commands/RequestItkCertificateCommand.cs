@@ -103,7 +103,7 @@ public sealed class RequestItkCertificateCommand : CertificateCmdlet
                 continue;
             }
             changed |= PointAt(vh, result.CertificateFile, result.KeyFile);
-            if (PassThru && Current(vh) is { } now) WriteObject(new CertificateInfo(CertificateReport.Describe(now, DateTime.UtcNow)));
+            if (PassThru && Current(vh) is { } now) WriteObject(new CertificateInfo(CertificateReport.Describe(now, DateTime.UtcNow, Accounts)));
         }
         // New paths in a vhost need a reload; renewed files in place are picked up by the workers.
         if (Reload && changed) ReloadServer();

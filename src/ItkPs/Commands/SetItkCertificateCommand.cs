@@ -76,7 +76,7 @@ public sealed class SetItkCertificateCommand : CertificateCmdlet
                 continue;
             }
             PointAt(vh, installed.CertificateFile, installed.KeyFile);
-            if (PassThru && Current(vh) is { } now) WriteObject(new CertificateInfo(CertificateReport.Describe(now, DateTime.UtcNow)));
+            if (PassThru && Current(vh) is { } now) WriteObject(new CertificateInfo(CertificateReport.Describe(now, DateTime.UtcNow, Accounts)));
         }
         if (Reload) ReloadServer();
     }
