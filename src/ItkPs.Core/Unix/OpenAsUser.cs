@@ -22,9 +22,9 @@ public static partial class OpenAsUser
             _ => throw new PlatformNotSupportedException("setgroups: unknown system call number on this architecture"),
         };
         long getgroups = setgroups - 1; // 115 on x86-64, 158 on arm64
-        var saved = new uint[65536];
-        long count = SysGroups(getgroups, saved.Length, saved);
-        if (count < 0) throw new IOException($"getgroups: {Error()}");
+        long count = SysGroups(getgroups, 0, []);
+        var saved = new uint[Math.Max(count, 0)];
+        if (count < 0 || SysGroups(getgroups, saved.Length, saved) != count) throw new IOException($"getgroups: {Error()}");
         uint oldFsgid = (uint)setfsgid(uint.MaxValue), oldFsuid = (uint)setfsuid(uint.MaxValue);
         var wanted = groups.ToArray();
         try
