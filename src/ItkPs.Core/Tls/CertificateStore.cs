@@ -176,7 +176,8 @@ public static partial class CertificateStore
     /// </summary>
     public static X509Certificate2Collection ReadCertificates(string path, (uint Uid, uint Gid, IReadOnlyList<uint> Groups)? asUser = null)
     {
-        const int flags = Native.O_RDONLY | Native.O_NOFOLLOW | Native.O_NONBLOCK | Native.O_CLOEXEC;
+        // O_NONBLOCK: a FIFO does not hang the caller; O_NOCTTY: a terminal the path leads to never becomes ours.
+        const int flags = Native.O_RDONLY | Native.O_NOFOLLOW | Native.O_NONBLOCK | Native.O_NOCTTY | Native.O_CLOEXEC;
         int fd, error = 0;
         if (asUser is { } u) fd = OpenAsUser.Open(path, flags, u.Uid, u.Gid, u.Groups, out error);
         else if ((fd = Native.openat(Native.AT_FDCWD, path, flags, 0)) < 0) error = Marshal.GetLastPInvokeError();
@@ -212,7 +213,7 @@ public static partial class CertificateStore
 
     private static unsafe partial class Native
     {
-        public const int AT_FDCWD = -100, O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0x40, O_EXCL = 0x80, O_NONBLOCK = 0x800,
+        public const int AT_FDCWD = -100, O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0x40, O_EXCL = 0x80, O_NOCTTY = 0x100, O_NONBLOCK = 0x800,
             O_DIRECTORY = 0x10000, O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000;
 
         [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
