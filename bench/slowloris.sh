@@ -3,8 +3,14 @@
 # (keep-alive, then a new connection per request) alone, then while tenant a's site holds
 # 10 000 idle keep-alive connections (bench/tools/holdopen.c) and slowhttptest keeps 4 000
 # slow-header connections (slowloris) open against it. Also the memory of the dispatcher and of
-# tenant a's worker during the attack and after it. b alone is measured before and after the
-# attacks, and the ratios are against the mean of the two. One run, loopback only.
+# tenant a's worker during the attack and after it. One run, loopback only.
+# Single runs of wrk on a shared machine differ by 20-25 % from one to the next with nothing else
+# changed, and drift over minutes; one measurement before and one during the attack cannot tell
+# that from the attack's effect. So the attack is opened and closed ROUNDS times of each kind, and
+# b is measured alone between every two attacks and at both ends (alone, equal, alone, capped,
+# alone, ...; D seconds of keep-alive and D of new connections each time): each attack round is
+# compared with the mean of the alone rounds on either side of it, and the median of those ratios
+# is the figure, printed with the ratios it comes from.
 #
 # The attack's clients run on the same two cores as the server and wrk. Two things of theirs are
 # not the server's doing and are kept apart:
@@ -17,9 +23,9 @@
 #    machine). The capped clients still keep every connection open and send their header lines.
 # The CPU itkd itself spends on the attack (the dispatcher holding the slow heads, tenant a's
 # worker holding the idle connections) is printed beside the figures.
-# usage: bench/slowloris.sh path/to/itkd [seconds] [idle] [slow]
+# usage: bench/slowloris.sh path/to/itkd [seconds] [idle] [slow] [rounds]
 set -euo pipefail
-ITKD=$(readlink -f "${1:?give the itkd executable}"); D=${2:-10}; IDLE=${3:-10000}; SLOW=${4:-4000}
+ITKD=$(readlink -f "${1:?give the itkd executable}"); D=${2:-5}; IDLE=${3:-10000}; SLOW=${4:-4000}; ROUNDS=${5:-3}
 HERE=$(cd "$(dirname "$0")" && pwd)
 export W=/tmp/itkbench-slow
 . "$HERE/common.sh"
@@ -65,7 +71,8 @@ done
   for u in a b; do printf '<VirtualHost *:%s>\n  ServerName %s.test\n  DocumentRoot %s/%s\n  AssignUserID itkbs-%s itkbs-%s\n</VirtualHost>\n' $PORT "$u" "$W" "$u" "$u" "$u"; done
 } > "$W/itkd.conf"
 ulimit -n "$(ulimit -Hn)"
-"$ITKD" --config "$W/itkd.conf" --control-socket "$W/itkd.sock" > "$W/itkd.out" 2>&1 & IPID=$!
+# the worker idle timeout outlasts the run: tenant a's worker is the one whose memory is followed
+"$ITKD" --config "$W/itkd.conf" --control-socket "$W/itkd.sock" --worker-idle-timeout 3600 > "$W/itkd.out" 2>&1 & IPID=$!
 for _ in $(seq 1 100); do curl -s -o /dev/null -H 'Host: b.test' "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
 curl -s -o /dev/null -H 'Host: a.test' "http://127.0.0.1:$PORT/"
 pid_of() { ps -eo pid=,ppid=,args= | awk -v m="$IPID" -v t="$1" '$2 == m && index($0, t) {print $1; exit}'; }
@@ -76,15 +83,13 @@ established() { ss -Htn state established "( dst $ATTACK:$PORT )" | wc -l; }
 measure() { # b's keep-alive and new-connection req/s, then the CPU (% of one core) of the PIDs given
   local ka nc t0 t1
   t0=$(ticks "$@")
-  ka=$(wrk -t1 -c32 -d"${D}s" -H 'Host: b.test' "http://127.0.0.1:$PORT/index.html" | awk '/Requests\/sec/ {print $2}')
-  nc=$(wrk -t1 -c32 -d"${D}s" -H 'Host: b.test' -H 'Connection: close' "http://127.0.0.1:$PORT/index.html" | awk '/Requests\/sec/ {print $2}')
+  ka=$(wrk -t1 -c32 -d"${D}s" -H 'Host: b.test' "http://127.0.0.1:$PORT/index.html" | awk '/Requests\/sec/ {printf "%.0f", $2}')
+  nc=$(wrk -t1 -c32 -d"${D}s" -H 'Host: b.test' -H 'Connection: close' "http://127.0.0.1:$PORT/index.html" | awk '/Requests\/sec/ {printf "%.0f", $2}')
   t1=$(ticks "$@")
   echo "$ka $nc $(awk -v t=$((t1 - t0)) -v hz="$HZ" -v d="$D" 'BEGIN {printf "%.1f", 100 * t / hz / (2 * d)}')"
 }
 DISP=$(pid_of 'itkd: dispatch'); WA=$(pid_of 'itkd: worker itkbs-a')
 wrk -t1 -c32 -d2s -H 'Host: b.test' "http://127.0.0.1:$PORT/index.html" > /dev/null   # warm-up
-read -r ka0 nc0 cpu0 < <(measure "$DISP" "$WA")
-ka0a=$ka0 nc0a=$nc0
 d0=$(rss_kb "$DISP"); a0=$(rss_kb "$WA")
 attack() { # capped|shared: opens the attack, measures b under it, ends it
   "$W/holdopen" $ATTACK $PORT a.test "$IDLE" > "$W/hold.out" & HOLD=$!
@@ -102,26 +107,55 @@ attack() { # capped|shared: opens the attack, measures b under it, ends it
   after=$(established)
   dr=$(rss_kb "$DISP"); ar=$(rss_kb "$WA")
   stop_attack
+  for _ in $(seq 1 100); do [ "$(established)" -eq 0 ] && break; sleep 0.1; done
   echo "$ka $nc $cpu $(awk -v t=$((t1 - t0)) -v hz="$HZ" -v d="$D" 'BEGIN {printf "%.1f", 100 * t / hz / (2 * d)}') $before $after $dr $ar"
 }
-read -r ka1 nc1 cpu1 ccpu1 b1 e1 d1 a1 < <(attack shared)
-sleep 3
-if [ -n "$CAP" ]; then read -r ka2 nc2 cpu2 ccpu2 b2 e2 d2 a2 < <(attack capped); else ka2=- nc2=- cpu2=- ccpu2=- b2=- e2=- d2=- a2=-; fi
-for _ in $(seq 1 50); do [ "$(established)" -eq 0 ] && break; sleep 0.1; done
+# KA / NC: b's req/s, alone (index 0, 2, 4, ...) and under attack (odd indexes); KIND: each attack's kind
+KA=() NC=() KIND=() CPUALONE=() CPUATT=() CCPU=() OPEN=()
+alone() { local ka nc cpu; read -r ka nc cpu < <(measure "$DISP" "$WA"); KA+=("$ka"); NC+=("$nc"); CPUALONE+=("$cpu"); }
+alone
+kinds=shared; [ -n "$CAP" ] && kinds="shared capped"
+for _ in $(seq 1 "$ROUNDS"); do
+  for k in $kinds; do
+    read -r ka nc cpu ccpu b e dr ar < <(attack "$k")
+    KA+=("$ka"); NC+=("$nc"); KIND+=("$k"); CPUATT+=("$k:$cpu"); CCPU+=("$k:$ccpu"); OPEN+=("$k:$b,$e")
+    if [ "$k" = shared ]; then d1=$dr a1=$ar; else d2=$dr a2=$ar; fi
+    alone
+  done
+done
+[ -z "$CAP" ] && d2=- a2=-
 sleep 8   # the worker trims 2-3 s after its last connection closed (10 000 of them close first), the dispatcher on its next tick
 d3=$(rss_kb "$DISP"); a3=$(rss_kb "$WA")
-# Alone again: the ratios are against the mean of the runs before and after the attacks, so that
-# the drift of a shared machine over the two minutes weighs on both sides alike.
-read -r ka9 nc9 cpu9 < <(measure "$DISP" "$WA")
-ka0=$(awk -v a="$ka0" -v b="$ka9" 'BEGIN {printf "%.0f", (a + b) / 2}'); nc0=$(awk -v a="$nc0" -v b="$nc9" 'BEGIN {printf "%.0f", (a + b) / 2}')
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b == "-") print "-"; else printf "%.2f", b/a}'; }
-printf 'tenant b alone, before and after the attacks: keep-alive %s and %s req/s, new connection %s and %s\n' "$ka0a" "$ka9" "$nc0a" "$nc9"
-printf '%-40s %12s %14s %8s %14s %8s\n' "tenant b" "alone (mean)" "attack, equal" ratio "attack, capped" ratio
-printf '%-40s %12s %14s %8s %14s %8s\n' "keep-alive req/s" "$ka0" "$ka1" "$(ratio "$ka0" "$ka1")" "$ka2" "$(ratio "$ka0" "$ka2")"
-printf '%-40s %12s %14s %8s %14s %8s\n' "new connection req/s" "$nc0" "$nc1" "$(ratio "$nc0" "$nc1")" "$nc2" "$(ratio "$nc0" "$nc2")"
-printf '%-40s %12s %14s %8s %14s %8s\n' "attack connections open (start, end)" "" "$b1, $e1" "" "$b2, $e2" ""
-printf '%-40s %12s %14s %8s %14s %8s\n' "attack clients' CPU (% of a core)" "" "$ccpu1" "" "$ccpu2" ""
-printf '%-40s %12s %14s %8s %14s %8s\n' "dispatcher + a's worker CPU (%)" "$cpu0" "$cpu1" "" "$cpu2" ""
+# per attack round: its req/s over the mean of the alone rounds either side
+ratios() { # kind ka|nc: the ratios of that kind's rounds, comma-separated
+  local -n v=$2; local i r= out=
+  for i in "${!KIND[@]}"; do
+    [ "${KIND[$i]}" = "$1" ] || continue
+    r=$(awk -v x="${v[$((2 * i + 1))]}" -v a="${v[$((2 * i))]}" -v b="${v[$((2 * i + 2))]}" 'BEGIN {printf "%.2f", 2 * x / (a + b)}')
+    out+=${out:+,}$r
+  done
+  echo "$out"
+}
+median() { tr ',' '\n' <<< "$1" | sort -n | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else printf "%.2f\n", (v[NR/2]+v[NR/2+1])/2}'; }
+field() { local k=$1; shift; local x; for x in "$@"; do [ "${x%%:*}" = "$k" ] && printf '%s ' "${x#*:}"; done; }
+mean() { tr ' ' '\n' <<< "$1" | awk 'NF {s+=$1; n++} END {if (n) printf "%.1f", s / n; else print "-"}'; }
+printf 'tenant b, req/s in order (alone, then each attack followed by alone; %s s each):\n' "$D"
+printf '  keep-alive      %s\n' "${KA[*]}"
+printf '  new connection  %s\n' "${NC[*]}"
+printf '  attacks         %s\n' "${KIND[*]}"
+rs() { [ -n "$CAP" ] || [ "$1" = shared ] && ratios "$1" "$2" || echo -; }
+md() { [ "$1" = - ] && echo - || median "$1"; }
+KAS=$(rs shared KA) KAC=$(rs capped KA) NCS=$(rs shared NC) NCC=$(rs capped NC)
+printf '%-40s %14s %14s\n' "tenant b under attack / alone (median)" "equal share" "clients capped"
+printf '%-40s %14s %14s\n' "keep-alive req/s" "$(md "$KAS")" "$(md "$KAC")"
+printf '%-40s %14s %14s\n' "new connection req/s" "$(md "$NCS")" "$(md "$NCC")"
+printf '  each round: keep-alive %s (equal), %s (capped); new connection %s (equal), %s (capped)\n' "$KAS" "$KAC" "$NCS" "$NCC"
+printf '  attack connections open at the start and end of each round: %s\n' "$(field shared "${OPEN[@]}")$(field capped "${OPEN[@]}")"
+ccpu1=$(mean "$(field shared "${CCPU[@]}")") ccpu2=$(mean "$(field capped "${CCPU[@]}")")
+cpu0=$(mean "${CPUALONE[*]}") cpu1=$(mean "$(field shared "${CPUATT[@]}")") cpu2=$(mean "$(field capped "${CPUATT[@]}")")
+printf '%-40s %14s %14s %14s\n' "" alone "equal share" "clients capped"
+printf '%-40s %14s %14s %14s\n' "attack clients' CPU (% of a core)" "" "$ccpu1" "$ccpu2"
+printf '%-40s %14s %14s %14s\n' "dispatcher + a's worker CPU (%)" "$cpu0" "$cpu1" "$cpu2"
 printf '%-40s %12s %14s %14s %14s\n' "RSS (MB)" before "attack, equal" "attack, capped" after
 printf '%-40s %12s %14s %14s %14s\n' "dispatcher" "$((d0 / 1024))" "$((d1 / 1024))" "$([ "$d2" = - ] && echo - || echo $((d2 / 1024)))" "$((d3 / 1024))"
 printf '%-40s %12s %14s %14s %14s\n' "worker of tenant a (idle conns)" "$((a0 / 1024))" "$((a1 / 1024))" "$([ "$a2" = - ] && echo - || echo $((a2 / 1024)))" "$((a3 / 1024))"

@@ -8,10 +8,15 @@
 #   4. h2: h2load -c32 -m10 (Apache: none, mod_http2 refuses prefork and so mpm-itk).
 # Each line: requests (or connections) per second and the server's CPU per request in µs (all of
 # its processes: utime + stime from /proc, before and after).
-# usage: bench/tls-bench.sh path/to/itkd [seconds] [connections]       (root; apt: nginx-light)
+# Single runs on a shared machine move by 20-30 % from one to the next, and the machine drifts over
+# minutes, so the three servers take turns: ROUNDS rounds, each running every scenario on itkd,
+# nginx and Apache back to back; a cell is the median of its rounds, and a ratio the median of the
+# rounds' own ratios (each round's itkd against the same round's nginx or Apache), printed with
+# them.
+# usage: bench/tls-bench.sh path/to/itkd [seconds] [connections] [rounds]   (root; apt: nginx-light)
 # Environment: W (scratch folder), PORT_BASE (4 ports from it), BENCH_USERS (user name prefix).
 set -euo pipefail
-ITKD=$(readlink -f "${1:?give the itkd executable}"); D=${2:-10}; C=${3:-32}
+ITKD=$(readlink -f "${1:?give the itkd executable}"); D=${2:-5}; C=${3:-32}; ROUNDS=${4:-3}
 W=${W:-/tmp/itktlsbench}; PORT_BASE=${PORT_BASE:-18470}; U=${BENCH_USERS:-itkbench-tls-}
 IP=$PORT_BASE; NP=$((PORT_BASE + 1)); AP=$((PORT_BASE + 2))
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -81,7 +86,7 @@ cpu_ticks() { local t=0 v; for p in $(pids "$1"); do v=$(sed 's/.*) //' "/proc/$
 root_pid() { case $1 in itkd) echo $IPID;; nginx) cat "$W/nginx.pid";; apache) cat "$W/apache.pid";; esac; }
 port() { case $1 in itkd) echo $IP;; nginx) echo $NP;; apache) echo $AP;; esac; }
 HZ=$(getconf CLK_TCK)
-declare -A RATE CPU
+declare -A RATE CPU RN RA
 measure() { # name scenario command...: runs it, records its rate (last number it prints) and µs of server CPU per request
   local name=$1 scenario=$2; shift 2
   local root; root=$(root_pid "$name")
@@ -89,13 +94,13 @@ measure() { # name scenario command...: runs it, records its rate (last number i
   local out; out=$("$@")
   local after; after=$(cpu_ticks "$root")
   local rate=${out%% *} count=${out##* }
-  RATE[$name,$scenario]=$rate
-  CPU[$name,$scenario]=$(awk -v t=$((after - before)) -v hz="$HZ" -v n="$count" 'BEGIN { if (n > 0) printf "%.0f", t / hz * 1e6 / n; else print "-" }')
+  RATE[$name,$scenario]+=${RATE[$name,$scenario]:+,}$rate
+  CPU[$name,$scenario]+=${CPU[$name,$scenario]:+,}$(awk -v t=$((after - before)) -v hz="$HZ" -v n="$count" 'BEGIN { if (n > 0) printf "%.0f", t / hz * 1e6 / n; else print "-" }')
 }
 # each prints "rate count"
 # h2load reconnects after each "Connection: close" answer: -n requests are -n handshakes
-# (with -D it would never stop reconnecting); FULL_N sets how many (default 300 per connection).
-full() { h2load --h1 -n "${FULL_N:-$((C * 300))}" -c "$C" -H 'Connection: close' "https://127.0.0.1:$(port "$1")/index.html" 2>/dev/null |
+# (with -D it would never stop reconnecting); FULL_N sets how many (default 150 per connection).
+full() { h2load --h1 -n "${FULL_N:-$((C * 150))}" -c "$C" -H 'Connection: close' "https://127.0.0.1:$(port "$1")/index.html" 2>/dev/null |
   awk '/^finished in/ {r=$4} /^requests:/ {n=$8} END {printf "%.0f %d\n", r, n}'; }
 resumed() { # C/4 s_time loops at once (no SNI: the address's first vhost), each reusing its session; connections per second summed
   local k=$(( C / 4 > 0 ? C / 4 : 1 ))
@@ -107,18 +112,29 @@ keepalive() { wrk -t2 -c"$C" -d"${D}s" -H 'Host: a.test' "https://127.0.0.1:$(po
 h2() { h2load -D "$D" -c 32 -m 10 "https://127.0.0.1:$(port "$1")/index.html" 2>/dev/null |
   awk '/^finished in/ {r=$4} /^requests:/ {n=$8} END {printf "%.0f %d\n", r, n}'; }
 
-echo "== TLS 1.3, ECDSA P-256, 1 KB file, $D s per run, $C connections (h2: 32 x 10 streams)"
-for scenario in full resumed keepalive h2; do
-  for name in itkd nginx apache; do
-    [ "$scenario/$name" = h2/apache ] && continue
-    measure "$name" "$scenario" "$scenario" "$name"
+echo "== TLS 1.3, ECDSA P-256, 1 KB file, $D s per run, $C connections (h2: 32 x 10 streams), $ROUNDS rounds"
+for _ in $(seq 1 "$ROUNDS"); do
+  for scenario in full resumed keepalive h2; do
+    for name in itkd nginx apache; do
+      [ "$scenario/$name" = h2/apache ] && continue
+      measure "$name" "$scenario" "$scenario" "$name"
+    done
   done
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "") printf "%.2fx", a / b; else print "-" }'; }
+median() { # a comma-separated list [printf format, default whole numbers]
+  tr ',' '\n' <<< "$1" | grep -v '^-$' | sort -n | awk -v f="${2:-%.0f}" '{v[NR]=$1} END {if (NR == 0) print "-"; else printf f "\n", (NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+ratios() { # the rounds' own ratios of two comma-separated lists
+  [ -n "$2" ] || { echo -; return; }
+  paste -d' ' <(tr ',' '\n' <<< "$1") <(tr ',' '\n' <<< "$2") | awk '{printf "%s%.2f", (NR > 1 ? "," : ""), ($2 > 0 ? $1 / $2 : 0)} END {print ""}'; }
+mx() { local m; m=$(median "$1" '%.2f'); [ "$m" = - ] && echo - || echo "${m}x"; }
 printf '%-22s %18s %18s %18s %10s %10s\n' "" "itkd req/s (µs)" "nginx req/s (µs)" "apache-itk req/s (µs)" "/nginx" "/apache"
 for scenario in full resumed keepalive h2; do
   label=$scenario; case $scenario in full) label="full handshake";; resumed) label="resumed handshake";; keepalive) label="keep-alive h1 TLS";; h2) label="h2 (-m10)";; esac
   a="${RATE[apache,$scenario]:-}"; [ "$scenario" = h2 ] && a=""
-  printf '%-22s %18s %18s %18s %10s %10s\n' "$label" "${RATE[itkd,$scenario]} (${CPU[itkd,$scenario]})" "${RATE[nginx,$scenario]} (${CPU[nginx,$scenario]})" \
-    "$([ -n "$a" ] && echo "$a (${CPU[apache,$scenario]})" || echo '— (no h2)')" "$(ratio "${RATE[itkd,$scenario]}" "${RATE[nginx,$scenario]}")" "$(ratio "${RATE[itkd,$scenario]}" "$a")"
+  rn=$(ratios "${RATE[itkd,$scenario]}" "${RATE[nginx,$scenario]}"); ra=$(ratios "${RATE[itkd,$scenario]}" "$a")
+  printf '%-22s %18s %18s %18s %10s %10s\n' "$label" "$(median "${RATE[itkd,$scenario]}") ($(median "${CPU[itkd,$scenario]}"))" "$(median "${RATE[nginx,$scenario]}") ($(median "${CPU[nginx,$scenario]}"))" \
+    "$([ -n "$a" ] && echo "$(median "$a") ($(median "${CPU[apache,$scenario]}"))" || echo '— (no h2)')" "$(mx "$rn")" "$([ -n "$a" ] && mx "$ra" || echo -)"
+  RN[$scenario]=$rn RA[$scenario]=$ra
 done
+echo "each round's ratios (itkd / nginx; itkd / Apache):"
+for scenario in full resumed keepalive h2; do printf '  %-10s %s; %s\n' "$scenario" "${RN[$scenario]}" "${RA[$scenario]:--}"; done
