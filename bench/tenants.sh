@@ -4,9 +4,13 @@
 # itkd against Apache 2.4 + mpm-itk on the same vhosts and files, one run, loopback only.
 # Memory: RSS summed over every process of the server (shared pages counted in each, as ps
 # shows them) and PSS summed (shared pages divided among their users: what the machine spends).
-# usage: bench/tenants.sh path/to/itkd "10 100 500 1000" [seconds] [connections]
+# Two runs of the same server a minute apart differ by 15-30 % on a shared machine, so itkd and
+# Apache take turns: ROUNDS rounds of each tenant count, each starting, warming and measuring
+# itkd and then Apache afresh; every figure is the median of its rounds and the ratio the median
+# of the rounds' own ratios (printed with them).
+# usage: bench/tenants.sh path/to/itkd "10 100 500 1000" [seconds] [connections] [rounds]
 set -euo pipefail
-ITKD=$(readlink -f "${1:?give the itkd executable}"); COUNTS=${2:-"10 100 500 1000"}; D=${3:-10}; C=${4:-64}
+ITKD=$(readlink -f "${1:?give the itkd executable}"); COUNTS=${2:-"10 100 500 1000"}; D=${3:-10}; C=${4:-64}; ROUNDS=${5:-3}
 HERE=$(cd "$(dirname "$0")" && pwd)
 export W=/tmp/itkbench-tenants
 . "$HERE/common.sh"
@@ -60,25 +64,31 @@ LUA
 wait_up() { for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done; echo "port $1 never answered" >&2; return 1; }
 
 printf '%-8s | %-12s %-12s %-12s %-12s %-10s | %-12s %-12s %-10s | %s\n' tenants "itkd RSS MB" "PSS MB" "RSS after" "PSS after" "req/s" "apache RSS" "RSS after" "req/s" ratio
+median() { tr ' ' '\n' <<< "$1" | awk 'NF' | sort -n | awk -v f="${2:-%.0f}" '{v[NR]=$1} END {if (NR) printf f "\n", (NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 for n in $COUNTS; do
   vhosts $IPORT "$n" > "$W/v-itkd.conf"; vhosts $APORT "$n" > "$W/v-apache.conf"
   printf 'Listen 127.0.0.1:%s\nUser www-data\nGroup www-data\nDirectoryIndex index.html\nInclude %s/v-itkd.conf\n' $IPORT "$W" > "$W/itkd.conf"
-  # Live tenants: warming a thousand sites one by one takes longer than the default 30 s after
-  # which an idle worker is retired, so the first ones would be cold again when wrk starts.
-  "$ITKD" --config "$W/itkd.conf" --control-socket "$W/itkd.sock" --worker-idle-timeout 3600 > "$W/itkd.out" 2>&1 & IPID=$!
-  wait_up $IPORT; warm $IPORT "$n"; sleep 3   # idle workers trim after 2 s
-  retired=$(grep -c 'retired' "$W/itkd.out" || true)
-  [ "$retired" = 0 ] || echo "  $retired worker(s) retired during the warm-up: not all $n are live" >&2
-  irss=$(rss_mb $IPID); ipss=$(pss_mb $IPID)
-  ireq=$(rotate $IPORT "$n"); sleep 3
-  irss2=$(rss_mb $IPID); ipss2=$(pss_mb $IPID)
-  kill $IPID; wait $IPID 2>/dev/null || true; IPID=
   apache_conf $APORT > "$W/apache.conf"
-  APACHE_RUN_DIR=$W APACHE_LOCK_DIR=$W APACHE_LOG_DIR=$W /usr/sbin/apache2 -f "$W/apache.conf" -k start
-  wait_up $APORT; warm $APORT "$n"
-  arss=$(rss_mb "$(cat "$W/apache.pid")")
-  areq=$(rotate $APORT "$n")
-  arss2=$(rss_mb "$(cat "$W/apache.pid")")
-  kill "$(cat "$W/apache.pid")"; for _ in $(seq 1 50); do [ -f "$W/apache.pid" ] || break; sleep 0.1; done; rm -f "$W/apache.pid"; sleep 1
-  printf '%-8s | %-12s %-12s %-12s %-12s %-10s | %-12s %-12s %-10s | %s\n' "$n" "$irss" "$ipss" "$irss2" "$ipss2" "$ireq" "$arss" "$arss2" "$areq" "$(awk -v a="$areq" -v b="$ireq" 'BEGIN {if (a > 0) printf "%.2f", b/a}')"
+  IRSS= IPSS= IRSS2= IPSS2= IREQ= ARSS= ARSS2= AREQ= RATIOS=
+  for _ in $(seq 1 "$ROUNDS"); do
+    # Live tenants: warming a thousand sites one by one takes longer than the default 30 s after
+    # which an idle worker is retired, so the first ones would be cold again when wrk starts.
+    "$ITKD" --config "$W/itkd.conf" --control-socket "$W/itkd.sock" --worker-idle-timeout 3600 > "$W/itkd.out" 2>&1 & IPID=$!
+    wait_up $IPORT; warm $IPORT "$n"; sleep 3   # idle workers trim after 2 s
+    retired=$(grep -c 'retired' "$W/itkd.out" || true)
+    [ "$retired" = 0 ] || echo "  $retired worker(s) retired during the warm-up: not all $n are live" >&2
+    IRSS+=" $(rss_mb $IPID)"; IPSS+=" $(pss_mb $IPID)"
+    ireq=$(rotate $IPORT "$n"); IREQ+=" $ireq"; sleep 3
+    IRSS2+=" $(rss_mb $IPID)"; IPSS2+=" $(pss_mb $IPID)"
+    kill $IPID; wait $IPID 2>/dev/null || true; IPID=
+    APACHE_RUN_DIR=$W APACHE_LOCK_DIR=$W APACHE_LOG_DIR=$W /usr/sbin/apache2 -f "$W/apache.conf" -k start
+    wait_up $APORT; warm $APORT "$n"
+    ARSS+=" $(rss_mb "$(cat "$W/apache.pid")")"
+    areq=$(rotate $APORT "$n"); AREQ+=" $areq"
+    ARSS2+=" $(rss_mb "$(cat "$W/apache.pid")")"
+    kill "$(cat "$W/apache.pid")"; for _ in $(seq 1 50); do [ -f "$W/apache.pid" ] || break; sleep 0.1; done; rm -f "$W/apache.pid"; sleep 1
+    RATIOS+=" $(awk -v a="$areq" -v b="$ireq" 'BEGIN {if (a > 0) printf "%.2f", b/a}')"
+  done
+  printf '%-8s | %-12s %-12s %-12s %-12s %-10s | %-12s %-12s %-10s | %s  (rounds:%s)\n' "$n" "$(median "$IRSS")" "$(median "$IPSS")" "$(median "$IRSS2")" "$(median "$IPSS2")" "$(median "$IREQ")" \
+    "$(median "$ARSS")" "$(median "$ARSS2")" "$(median "$AREQ")" "$(median "$RATIOS" '%.2f')" "$RATIOS"
 done
