@@ -56,3 +56,10 @@ quiet_machine() {
   [ $n -gt 1 ] && echo "  (waited $((n * 5 / 10)).$((n * 5 % 10)) s for the machine to settle)" >&2
   return 0
 }
+
+# median LIST [FORMAT]: the median of numbers separated by commas or spaces ("-" entries skipped),
+# printed with FORMAT (default whole numbers); "-" when there is none.
+median() {
+  tr ', ' '\n\n' <<< "$1" | grep -Ev '^(-|)$' | sort -n |
+    awk -v f="${2:-%.0f}" '{v[NR]=$1} END {if (NR == 0) print "-"; else printf f "\n", (NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'
+}

@@ -136,7 +136,6 @@ ratios() { # kind ka|nc: the ratios of that kind's rounds, comma-separated
   done
   echo "$out"
 }
-median() { tr ',' '\n' <<< "$1" | sort -n | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else printf "%.2f\n", (v[NR/2]+v[NR/2+1])/2}'; }
 field() { local k=$1; shift; local x; for x in "$@"; do [ "${x%%:*}" = "$k" ] && printf '%s ' "${x#*:}"; done; }
 mean() { tr ' ' '\n' <<< "$1" | awk 'NF {s+=$1; n++} END {if (n) printf "%.1f", s / n; else print "-"}'; }
 printf 'tenant b, req/s in order (alone, then each attack followed by alone; %s s each):\n' "$D"
@@ -144,7 +143,7 @@ printf '  keep-alive      %s\n' "${KA[*]}"
 printf '  new connection  %s\n' "${NC[*]}"
 printf '  attacks         %s\n' "${KIND[*]}"
 rs() { [ -n "$CAP" ] || [ "$1" = shared ] && ratios "$1" "$2" || echo -; }
-md() { [ "$1" = - ] && echo - || median "$1"; }
+md() { median "$1" '%.2f'; }
 KAS=$(rs shared KA) KAC=$(rs capped KA) NCS=$(rs shared NC) NCC=$(rs capped NC)
 printf '%-40s %14s %14s\n' "tenant b under attack / alone (median)" "equal share" "clients capped"
 printf '%-40s %14s %14s\n' "keep-alive req/s" "$(md "$KAS")" "$(md "$KAC")"

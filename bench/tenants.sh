@@ -64,7 +64,6 @@ LUA
 wait_up() { for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done; echo "port $1 never answered" >&2; return 1; }
 
 printf '%-8s | %-12s %-12s %-12s %-12s %-10s | %-12s %-12s %-10s | %s\n' tenants "itkd RSS MB" "PSS MB" "RSS after" "PSS after" "req/s" "apache RSS" "RSS after" "req/s" ratio
-median() { tr ' ' '\n' <<< "$1" | awk 'NF' | sort -n | awk -v f="${2:-%.0f}" '{v[NR]=$1} END {if (NR) printf f "\n", (NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 for n in $COUNTS; do
   vhosts $IPORT "$n" > "$W/v-itkd.conf"; vhosts $APORT "$n" > "$W/v-apache.conf"
   printf 'Listen 127.0.0.1:%s\nUser www-data\nGroup www-data\nDirectoryIndex index.html\nInclude %s/v-itkd.conf\n' $IPORT "$W" > "$W/itkd.conf"

@@ -121,8 +121,6 @@ for _ in $(seq 1 "$ROUNDS"); do
     done
   done
 done
-median() { # a comma-separated list [printf format, default whole numbers]
-  tr ',' '\n' <<< "$1" | grep -v '^-$' | sort -n | awk -v f="${2:-%.0f}" '{v[NR]=$1} END {if (NR == 0) print "-"; else printf f "\n", (NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 ratios() { # the rounds' own ratios of two comma-separated lists
   [ -n "$2" ] || { echo -; return; }
   paste -d' ' <(tr ',' '\n' <<< "$1") <(tr ',' '\n' <<< "$2") | awk '{printf "%s%.2f", (NR > 1 ? "," : ""), ($2 > 0 ? $1 / $2 : 0)} END {print ""}'; }
