@@ -123,6 +123,10 @@ public sealed class Master(MasterOptions options)
 
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; _stop = true; _wake.Set(); });
         using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; _stop = true; _wake.Set(); });
+        // SIGHUP is the operator's reload, whatever the parent left: started under nohup (or by any
+        // parent that ignores it) the runtime would keep an inherited SIG_IGN and never deliver it,
+        // and every reload would silently do nothing. Apache takes its signals the same way.
+        MasterProcess.DefaultSignal(1 /* SIGHUP */);
         using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; _reload = true; _wake.Set(); });
 
         _relay = new LogRelay();

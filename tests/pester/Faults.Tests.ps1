@@ -230,3 +230,18 @@ Describe 'The master killed' {
     }
 }
 
+Describe 'A master whose parent ignores SIGHUP' {
+    It 'started under nohup, it still reloads on SIGHUP (the ignored disposition it inherits is not kept)' {
+        $config = $Server.ConfigFile
+        kill -TERM $Server.Pid
+        Wait-Process -Id $Server.Pid -Timeout 30
+        $itkd = Join-Path (Split-Path $env:ITKPS_MODULE_PATH) 'itkd/itkd'
+        # nohup sets SIGHUP to SIG_IGN, which exec keeps: what every process it starts inherits
+        $null = Start-Tool '/bin/sh' @('-c', 'exec nohup setsid "$0" --config "$1" --control-socket "$2" >>"$3" 2>&1 </dev/null', $itkd, $config, $Sock, $LogFile)
+        Wait-Until { Get-ItkServer -ControlSocket $Sock -ErrorAction SilentlyContinue } -What 'itkd started under nohup to answer'
+        $script:Server = Get-ItkServer -ControlSocket $Sock
+        $after = Restart-ItkServer -ControlSocket $Sock -PassThru -ErrorAction Stop
+        $after.Generation | Should -Be ($Server.Generation + 1)
+        (Get-HttpStatus $Port 'a.itkf.test' '/index.html') | Should -Be 200
+    }
+}

@@ -129,6 +129,6 @@ public static unsafe class MasterProcess
         return l[0];
     }
 
-    /// <summary>A signal to its default action, run just before exec: an ignored SIGCHLD would survive exec and make the runtime reap children itself.</summary>
+    /// <summary>A signal to its default action: before exec (an ignored SIGCHLD would survive exec and make the runtime reap children itself), and for a signal the master must take whatever its parent ignored.</summary>
     public static void DefaultSignal(int signal) => Native.signal(signal, 0);
 }
