@@ -103,6 +103,15 @@ public sealed class Master(MasterOptions options)
         MasterProcess.MarkInheritedCloseOnExec();
         MasterProcess.RaiseDescriptorLimit(); // the roles inherit it: the dispatcher holds every connection still sending its head
         bool detached = MasterProcess.DetachControllingTerminal();
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; _stop = true; _wake.Set(); });
+        using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; _stop = true; _wake.Set(); });
+        // Taken before the control socket and the pid file exist: whoever finds the master through
+        // them may signal it at once (before, a SIGHUP in that window ended it). SIGHUP is the
+        // operator's reload whatever the parent left: started under nohup (or by any parent that
+        // ignores it) the runtime would keep the inherited SIG_IGN and never deliver it, and every
+        // reload would silently do nothing. Apache takes its signals the same way.
+        MasterProcess.DefaultSignal(1 /* SIGHUP */);
+        using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; _reload = true; _wake.Set(); });
         var config = Load(out var dispatcher);
         if (config is null) return 2;
         try { RootFiles.PrepareControlSocket(options.ControlSocket); }
@@ -120,14 +129,6 @@ public sealed class Master(MasterOptions options)
             CloseListeners();
             return 2;
         }
-
-        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; _stop = true; _wake.Set(); });
-        using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; _stop = true; _wake.Set(); });
-        // SIGHUP is the operator's reload, whatever the parent left: started under nohup (or by any
-        // parent that ignores it) the runtime would keep an inherited SIG_IGN and never deliver it,
-        // and every reload would silently do nothing. Apache takes its signals the same way.
-        MasterProcess.DefaultSignal(1 /* SIGHUP */);
-        using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; _reload = true; _wake.Set(); });
 
         _relay = new LogRelay();
         _supervisor = new Supervisor(_relay, WorkerExited, DispatcherExited);

@@ -237,6 +237,9 @@ Describe 'A master whose parent ignores SIGHUP' {
         Wait-Process -Id $Server.Pid -Timeout 30
         $itkd = Join-Path (Split-Path $env:ITKPS_MODULE_PATH) 'itkd/itkd'
         # nohup sets SIGHUP to SIG_IGN, which exec keeps: what every process it starts inherits
+        # (the premise, checked: bit 0 of SigIgn is SIGHUP)
+        $ignored = (& /bin/sh -c 'exec nohup grep SigIgn /proc/self/status' 2>$null) -replace '^SigIgn:\s*', ''
+        ([Convert]::ToUInt64($ignored, 16) -band 1) | Should -Be 1 -Because 'a process started by nohup ignores SIGHUP'
         $null = Start-Tool '/bin/sh' @('-c', 'exec nohup setsid "$0" --config "$1" --control-socket "$2" >>"$3" 2>&1 </dev/null', $itkd, $config, $Sock, $LogFile)
         Wait-Until { Get-ItkServer -ControlSocket $Sock -ErrorAction SilentlyContinue } -What 'itkd started under nohup to answer'
         $script:Server = Get-ItkServer -ControlSocket $Sock
